@@ -1,0 +1,9 @@
+"""Energy-inspired self-supervised pretraining for MMPretrain.
+
+Importing this package registers its models, transforms and hooks in mmpretrain's registries
+and allow-lists the types that mmengine checkpoints hold for ``torch.load(weights_only=True)``.
+"""
+from . import datasets, engine, models, utils, visualization  # noqa: F401  (registration)
+from .version import __version__
+
+__all__ = ['__version__']

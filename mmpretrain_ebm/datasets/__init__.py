@@ -1,0 +1,1 @@
+"""datasets of mmpretrain_ebm."""

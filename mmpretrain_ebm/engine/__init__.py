@@ -1,0 +1,1 @@
+"""engine of mmpretrain_ebm."""

@@ -1,0 +1,1 @@
+"""models of mmpretrain_ebm."""

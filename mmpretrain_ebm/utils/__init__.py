@@ -1,0 +1,1 @@
+"""Environment helpers of mmpretrain_ebm."""

@@ -1,0 +1,1 @@
+"""visualization of mmpretrain_ebm."""
