@@ -1,0 +1,39 @@
+"""Distributed set-up that also works on machines without a GPU."""
+import os
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+
+def adapt_config_to_cpu_distributed(cfg: Config, launcher: str) -> None:
+    """Let a multi-process run train on CPU with the gloo backend.
+
+    mmengine's ``pytorch`` launcher pins every process to ``cuda:LOCAL_RANK`` and wraps the
+    model with ``device_ids=[LOCAL_RANK]``; neither works without a GPU. When no GPU is visible
+    this initializes the process group with gloo (so mmengine's runner finds it initialized
+    and skips its own GPU set-up) and builds the DDP wrapper with ``device_ids=None``.
+    It does nothing for single-process runs or when a GPU is available.
+
+    Args:
+        cfg: the training or test config, modified in place.
+        launcher: the ``--launcher`` argument of ``tools/train.py``.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise ValueError(f'CPU distributed runs support launcher="pytorch" only, got '
+                         f'launcher={launcher!r}; use tools/dist_train.sh on a machine '
+                         'without GPUs')
+    dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    dist_cfg['backend'] = 'gloo'
+    wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper_cfg['device_ids'] = None
+    wrapper_cfg.setdefault('broadcast_buffers', False)
+    wrapper_cfg.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper_cfg
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(
+            backend='gloo',
+            rank=int(os.environ['RANK']),
+            world_size=int(os.environ['WORLD_SIZE']))
