@@ -1,0 +1,3 @@
+from .energy_restoration import EnergyRestorationAlgorithm
+
+__all__ = ['EnergyRestorationAlgorithm']

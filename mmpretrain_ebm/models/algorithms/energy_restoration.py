@@ -1,0 +1,258 @@
+"""Energy-inspired self-supervised pretraining (Wang et al., ICLR 2023), Algorithm 1."""
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmpretrain.models.selfsup import BaseSelfSupervisor
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..utils.checkpointing import (DEFAULT_CHECKPOINT_BLOCKS, assert_no_reentrant_checkpointing,
+                                   enable_activation_checkpointing)
+from ..utils.energy_scaler import EnergyGradScaler, fp16_autocast_active
+from ..utils.restoration_step import INPUT_GRADIENT_MODES, RestorationStep, restoration_step
+
+
+@contextmanager
+def frozen_batchnorm_statistics(module: nn.Module) -> Iterator[None]:
+    """Restore BatchNorm running statistics on exit (for forwards that only log)."""
+    saved = [(bn, {k: v.clone() for k, v in bn.named_buffers(recurse=False)})
+             for bn in module.modules() if isinstance(bn, _BatchNorm)]
+    try:
+        yield
+    finally:
+        for bn, buffers in saved:
+            for name, value in buffers.items():
+                getattr(bn, name).copy_(value)
+
+
+@MODELS.register_module()
+class EnergyRestorationAlgorithm(BaseSelfSupervisor):
+    """Pretrain a backbone as an energy function that restores corrupted images.
+
+    With E(x) = head(backbone(x)) and x~0 the corrupted batch, each step n = 1..N computes
+    x~n = SG(x~n-1) - alpha * dE/dx |SG(x~n-1) (Eq. 4) with ``create_graph=True``, and the
+    loss is the mean over steps of SmoothL1(x~n, x) against the clean batch x, both in the
+    data preprocessor's normalized space. Parameters learn only through the second-order
+    path d/dtheta of dE/dx.
+
+    Choices where the paper is loose (also in README):
+
+    - Eq. 4 sums j = 0..N, but x~0 does not depend on theta or alpha; the loss averages
+      steps 1..N (Listing 1's terms), so its value is Eq. 4's restoration error of steps 1..N.
+    - The criterion is Listing 1's ``SmoothL1Loss(beta=1.0)`` averaged over all pixels, not
+      Eq. 4's MSE.
+    - alpha is a plain scalar (learnable by default) with no positivity constraint during
+      training; only its initial value must be > 0. Exclude it from weight decay in the
+      optimizer config (``paramwise_cfg=dict(custom_keys={'alpha': dict(decay_mult=0.)})``).
+    - ``dE/dx`` is the gradient of the batch-summed energy (Listing 1); with train-mode
+      BatchNorm it couples the images of a batch, as in the paper's code.
+
+    Args:
+        backbone: Backbone config (any mmpretrain backbone).
+        head: Head config, normally :class:`EnergyHead`.
+        num_steps: N, the restoration steps per batch (>= 1).
+        alpha: Initial step size (> 0).
+        learnable_alpha: Train alpha with the model (``nn.Parameter``) or keep it fixed
+            (buffer). Either way it is ``self.alpha`` and the state-dict key ``alpha``.
+        loss: Restoration criterion config, called as ``loss(x_n, x)``.
+        grad_mode: How dE/dx is computed: a key of ``INPUT_GRADIENT_MODES`` ('exact').
+        grad_checkpoint: Non-reentrant activation checkpointing of the backbone's blocks,
+            which works with double backward (mmpretrain's ``with_cp`` does not and is
+            refused).
+        checkpoint_block_types: Class names of the blocks to checkpoint.
+        energy_scaler: Keyword arguments of :class:`EnergyGradScaler`, the dynamic scale of
+            the energy before the inner gradient under fp16 autocast (unused otherwise).
+        log_clean_energy: Log the mean energy of the clean batch (one extra forward without
+            gradient per iteration; BatchNorm statistics are left untouched).
+        data_preprocessor: Defaults to ``SelfSupDataPreprocessor``.
+        init_cfg: mmengine initialization config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 head: dict,
+                 num_steps: int = 2,
+                 alpha: float = 1.0,
+                 learnable_alpha: bool = True,
+                 loss: dict = dict(type='SmoothL1Loss', beta=1.0),
+                 grad_mode: str = 'exact',
+                 grad_checkpoint: bool = False,
+                 checkpoint_block_types: Sequence[str] = DEFAULT_CHECKPOINT_BLOCKS,
+                 energy_scaler: Optional[dict] = None,
+                 log_clean_energy: bool = True,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+            raise ValueError(f'num_steps must be an int >= 1, got {num_steps!r}')
+        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not alpha > 0 \
+                or alpha == float('inf'):
+            raise ValueError(f'alpha (initial step size) must be a finite number > 0, '
+                             f'got {alpha!r}')
+        if grad_mode not in INPUT_GRADIENT_MODES:
+            raise ValueError(f'grad_mode must be one of {tuple(INPUT_GRADIENT_MODES)}, '
+                             f'got {grad_mode!r}')
+        if head is None:
+            raise ValueError('EnergyRestorationAlgorithm needs a head (e.g. EnergyHead)')
+        super().__init__(backbone=backbone, head=head, data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        assert_no_reentrant_checkpointing(self.backbone)
+        if grad_checkpoint:
+            enable_activation_checkpointing(self.backbone, checkpoint_block_types)
+        self.num_steps = num_steps
+        self.grad_mode = grad_mode
+        self.log_clean_energy = log_clean_energy
+        self.criterion = MODELS.build(loss) if isinstance(loss, dict) else loss
+        alpha_tensor = torch.tensor(float(alpha))
+        if learnable_alpha:
+            self.alpha = nn.Parameter(alpha_tensor)
+        else:
+            self.register_buffer('alpha', alpha_tensor)
+        self.energy_scaler = EnergyGradScaler(**(energy_scaler or {}))
+
+    # ------------------------------------------------------------------ energy and steps
+    def energy(self, x: Tensor) -> Tensor:
+        """E(x) = head(backbone(x)): images [B, C, H, W] -> energies [B] (float32)."""
+        return self.head(self.backbone(x))
+
+    def _step(self, x: Tensor, create_graph: bool) -> RestorationStep:
+        """One step of Eq. 4; under fp16 autocast with the dynamic energy scale."""
+        if not fp16_autocast_active(x.device.type):
+            return restoration_step(self.energy, x, self.alpha, self.grad_mode, create_graph)
+        scaler = self.energy_scaler
+        while True:
+            step = restoration_step(self.energy, x, self.alpha, self.grad_mode, create_graph,
+                                    energy_scale=scaler.scale)
+            overflow = bool(torch.isfinite(step.energy).all()) and not bool(
+                torch.isfinite(step.grad).all())
+            if overflow and scaler.can_back_off:
+                scaler.update(found_inf=True)  # recompute the step at a smaller scale
+                continue
+            if not overflow:
+                scaler.update(found_inf=False)
+            return step
+
+    def restoration_chain(self, corrupted: Tensor,
+                          create_graph: bool = True) -> List[RestorationStep]:
+        """Run the N steps from x~0 = ``corrupted``; element n-1 holds x~n."""
+        steps, x = [], corrupted
+        for _ in range(self.num_steps):
+            step = self._step(x, create_graph)
+            steps.append(step)
+            x = step.x
+        return steps
+
+    def restore(self, corrupted: Tensor) -> List[Tensor]:
+        """Restore a normalized corrupted batch [B, C, H, W]: returns detached [x0, ..., xN].
+
+        Works under ``torch.no_grad()`` (gradients are enabled inside). Call it in eval
+        mode: in train mode BatchNorm uses and updates batch statistics.
+        """
+        with torch.enable_grad():
+            steps = self.restoration_chain(corrupted, create_graph=False)
+        return [corrupted.detach()] + [step.x.detach() for step in steps]
+
+    # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def _split_views(inputs: Union[Tensor, Sequence[Tensor]]) -> Tuple[Tensor, Tensor]:
+        """``inputs = [clean, corrupted]`` -> (clean, corrupted), checked."""
+        if isinstance(inputs, Tensor) or not isinstance(inputs, (list, tuple)) \
+                or len(inputs) != 2:
+            got = (f'a single tensor of shape {tuple(inputs.shape)}'
+                   if isinstance(inputs, Tensor) else
+                   f'{len(inputs)} view(s)' if isinstance(inputs, (list, tuple)) else
+                   type(inputs).__name__)
+            raise ValueError(
+                'EnergyRestorationAlgorithm expects inputs=[clean, corrupted] (two views, '
+                f'from a corruption transform in the pipeline), got {got}')
+        clean, corrupted = inputs
+        if clean.shape != corrupted.shape or clean.dim() != 4:
+            raise ValueError('clean and corrupted views must both be [B, C, H, W] of one '
+                             f'shape, got {tuple(clean.shape)} and {tuple(corrupted.shape)}')
+        return clean, corrupted
+
+    @classmethod
+    def _corrupted_view(cls, inputs: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        """A bare tensor is the corrupted batch; ``[clean, corrupted]`` gives its second."""
+        return inputs if isinstance(inputs, Tensor) else cls._split_views(inputs)[1]
+
+    # ------------------------------------------------------------------ modes
+    def forward(self,
+                inputs: Union[Tensor, List[Tensor]],
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        """``'tensor'``: the restoration chain [x0..xN]; ``'loss'``: the loss dict;
+        ``'predict'``: data samples carrying the chain."""
+        if mode == 'tensor':
+            return self.restore(self._corrupted_view(inputs))
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}"; choose "tensor", "loss" or "predict"')
+
+    def extract_feat(self, inputs: Tensor):
+        """Backbone features of a batch [B, C, H, W] (fused attention kernels)."""
+        return self.backbone(inputs)
+
+    def predict(self,
+                inputs: Union[Tensor, List[Tensor]],
+                data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
+        """Restore the corrupted view; each sample gets ``restoration_chain`` [N+1, C, H, W]
+        (normalized space, x0 first)."""
+        chain = torch.stack(self.restore(self._corrupted_view(inputs)), dim=1)
+        if data_samples is None:
+            data_samples = [DataSample() for _ in range(chain.shape[0])]
+        for sample, images in zip(data_samples, chain):
+            sample.set_field(images, 'restoration_chain', dtype=Tensor)
+        return data_samples
+
+    def loss(self, inputs: List[Tensor],
+             data_samples: Optional[List[DataSample]] = None) -> Dict[str, Tensor]:
+        """Eq. 4 with Listing 1's criterion.
+
+        Returns:
+            ``loss_step{n}`` (step n's criterion divided by N, so mmengine's summed ``loss``
+            is the mean over steps), ``alpha``, ``energy_corrupted`` (mean E(x~0)) and,
+            if enabled, ``energy_clean`` (mean E(x)).
+
+        Raises:
+            FloatingPointError: a non-finite energy, input gradient, step loss or alpha,
+                naming the step; raised before any backward, so the weights stay intact.
+        """
+        clean, corrupted = self._split_views(inputs)
+        steps = self.restoration_chain(corrupted, create_graph=True)
+        step_losses = [self.criterion(step.x, clean) for step in steps]
+        self._assert_finite(steps, step_losses)
+        losses = {f'loss_step{n}': step_loss / self.num_steps
+                  for n, step_loss in enumerate(step_losses, start=1)}
+        losses['alpha'] = self.alpha.detach().clone()
+        losses['energy_corrupted'] = steps[0].energy.detach().mean()
+        if self.log_clean_energy:
+            with torch.no_grad(), frozen_batchnorm_statistics(self):
+                losses['energy_clean'] = self.energy(clean).mean()
+        return losses
+
+    def _assert_finite(self, steps: List[RestorationStep], step_losses: List[Tensor]) -> None:
+        """One host sync for all checks; names the first offending step and quantity."""
+        checks = [torch.isfinite(self.alpha.detach()).all()]
+        for step, step_loss in zip(steps, step_losses):
+            checks += [torch.isfinite(step.energy.detach()).all(),
+                       torch.isfinite(step.grad.detach()).all(),
+                       torch.isfinite(step_loss.detach()).all()]
+        ok = torch.stack(checks).tolist()
+        if all(ok):
+            return
+        if not ok[0]:
+            raise FloatingPointError(
+                f'alpha is {self.alpha.item()}; stopping before the optimizer step')
+        names = ('energy', 'input gradient dE/dx', 'restoration loss')
+        first = ok.index(False) - 1
+        step_index, what = first // 3 + 1, names[first % 3]
+        scale = (f' (fp16 energy scale {self.energy_scaler.scale})'
+                 if fp16_autocast_active(steps[0].x.device.type) else '')
+        raise FloatingPointError(
+            f'non-finite {what} at restoration step {step_index} of {self.num_steps}{scale}; '
+            'stopping before the optimizer step, so the weights are unchanged')

@@ -1,0 +1,3 @@
+from .energy_head import EnergyHead
+
+__all__ = ['EnergyHead']

@@ -1,0 +1,70 @@
+"""Dynamic scaling of the energy before the inner gradient under fp16 autocast.
+
+Under fp16 the backward pass that builds ``dE/dx`` carries per-pixel gradients of order
+1e-4..1e-7, which underflow in half precision. Following PyTorch's gradient-penalty recipe
+for AMP, the energy is multiplied by ``scale`` before ``autograd.grad`` and the input gradient
+is divided by it afterwards (in float32), so the step itself is unchanged. The scale adapts
+like ``torch.amp.GradScaler``: it halves when the scaled gradient overflows (the step is then
+recomputed) and doubles after ``growth_interval`` steps without overflow. bf16 and fp32 have
+float32's range and use no scaling.
+"""
+import torch
+
+
+class EnergyGradScaler:
+    """Dynamic loss-scale state for the inner (input) gradient of the energy.
+
+    Args:
+        init_scale: Initial scale. Kept below fp16's maximum (65504) because the gradient
+            of the summed energy reaches every per-image energy as exactly ``scale``.
+        growth_factor: Factor applied after ``growth_interval`` overflow-free steps.
+        backoff_factor: Factor applied when the scaled gradient overflows.
+        growth_interval: Overflow-free steps before growing.
+        min_scale: Smallest scale; an overflow at this scale is a real non-finite value.
+        max_scale: Largest scale the growth may reach.
+    """
+
+    def __init__(self,
+                 init_scale: float = 2.0**10,
+                 growth_factor: float = 2.0,
+                 backoff_factor: float = 0.5,
+                 growth_interval: int = 1000,
+                 min_scale: float = 1.0,
+                 max_scale: float = 2.0**15) -> None:
+        if not min_scale <= init_scale <= max_scale:
+            raise ValueError(f'need min_scale <= init_scale <= max_scale, got {min_scale}, '
+                             f'{init_scale}, {max_scale}')
+        if growth_factor <= 1.0 or not 0.0 < backoff_factor < 1.0:
+            raise ValueError('need growth_factor > 1 and 0 < backoff_factor < 1, got '
+                             f'{growth_factor} and {backoff_factor}')
+        if growth_interval < 1:
+            raise ValueError(f'growth_interval must be >= 1, got {growth_interval}')
+        self.scale = float(init_scale)
+        self.growth_factor = growth_factor
+        self.backoff_factor = backoff_factor
+        self.growth_interval = growth_interval
+        self.min_scale = min_scale
+        self.max_scale = max_scale
+        self._good_steps = 0
+
+    @property
+    def can_back_off(self) -> bool:
+        """Whether an overflow can still be retried at a smaller scale."""
+        return self.scale > self.min_scale
+
+    def update(self, found_inf: bool) -> None:
+        """Back off after an overflow; grow after ``growth_interval`` clean steps."""
+        if found_inf:
+            self.scale = max(self.scale * self.backoff_factor, self.min_scale)
+            self._good_steps = 0
+            return
+        self._good_steps += 1
+        if self._good_steps >= self.growth_interval:
+            self.scale = min(self.scale * self.growth_factor, self.max_scale)
+            self._good_steps = 0
+
+
+def fp16_autocast_active(device_type: str) -> bool:
+    """Whether autocast to float16 is enabled for ``device_type`` in the calling thread."""
+    return (torch.is_autocast_enabled(device_type)
+            and torch.get_autocast_dtype(device_type) == torch.float16)
