@@ -14,13 +14,19 @@ anything is written, and the tool fails, listing every key, unless each tensor l
 - unexpected keys (the checkpoint has them, the backbone does not),
 - shape mismatches (e.g. a ViT-S checkpoint for a ViT-B config).
 
-One kind of missing key is expected and handled, not ignored: a dense backbone normalizes
-the output of every stage it hands to the decoder (``norm0`` .. ``norm3`` of mmpretrain's
-ConvNeXt and Swin), while the pretraining backbone only had the norm of its last stage. Such
-a norm that is absent from the checkpoint as a whole is written into OUT at the backbone's
-own initialization (the values training would start from anyway) and listed. Position
-embeddings pretrained at another resolution are kept as they are; mmpretrain's backbones
-interpolate them when they load (the tool checks that this load succeeds).
+Two differences between a pooling and a dense backbone are expected; they are handled by
+name, listed, and nothing else is let through:
+
+- added: a dense backbone normalizes the output of every stage it hands to the decoder
+  (``norm0`` .. ``norm3`` of mmpretrain's ConvNeXt and Swin), while the pretraining backbone
+  only had the norm of its last stage. A stage norm absent from the checkpoint as a whole is
+  written into OUT at the backbone's own initialization (what training would start from).
+- dropped: the pretraining ViT (``out_type='avg_featmap'``) normalizes the pooled token that
+  the energy head reads with ``ln2``; a dense ViT (``out_type='featmap'``) has no pooled
+  token and does not build ``ln2``.
+
+Position embeddings pretrained at another resolution are kept as they are; mmpretrain's
+backbones interpolate them when they load (the tool checks that this load succeeds).
 
 The checkpoint is read with ``torch.load(weights_only=True)``.
 """
@@ -36,15 +42,17 @@ from typing import Dict, List, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 from torch import nn
 
-import mmpretrain_ebm  # noqa: F401  (allow-lists the types runner checkpoints hold)
+import mmpretrain_ebm  # also allow-lists the types that runner checkpoints hold
 
 PRETRAIN_PREFIX = 'backbone.'
 # A top-level output norm of a multi-stage backbone: ``norm2.weight`` (ConvNeXt, Swin).
 STAGE_OUTPUT_NORM = re.compile(r'^(norm\d+)\.')
+# Per backbone class, the top-level modules that act on the pooled feature only.
+POOLED_FEATURE_MODULES = {'VisionTransformer': ('ln2', )}
 
 
 class ConversionError(RuntimeError):
@@ -99,32 +107,50 @@ def build_target_backbone(config: Config) -> nn.Module:
         raise ConversionError('the config has no model.backbone')
     backbone_cfg = backbone_cfg.copy()
     backbone_cfg.init_cfg = None
-    init_default_scope(config.get('default_scope', 'mmseg'))
     from mmseg.registry import MODELS
-    return MODELS.build(backbone_cfg)
+    # a scoped switch: the caller's default scope (e.g. 'mmpretrain') is restored afterwards
+    with DefaultScope.overwrite_default_scope(config.get('default_scope', 'mmseg')):
+        return MODELS.build(backbone_cfg)
 
 
-def match_to_backbone(weights: 'OrderedDict', backbone: nn.Module) -> List[str]:
-    """Load ``weights`` into ``backbone``; return the keys added at initialization.
+def top_module(key: str) -> str:
+    """``'norm2'`` for ``'norm2.weight'``."""
+    return key.split('.', 1)[0]
 
-    Adds to ``weights`` the stage output norms that the checkpoint lacks as a whole (see
-    the module docstring) and raises :class:`ConversionError` listing every other missing,
-    unexpected or mis-shaped key.
+
+def reconcile_dense_outputs(weights: 'OrderedDict',
+                            backbone: nn.Module) -> Tuple[List[str], List[str]]:
+    """Add missing stage output norms to ``weights``, drop pooled-feature modules from it.
+
+    Both only apply to top-level modules that one side lacks as a whole (see the module
+    docstring). Returns ``(added, dropped)`` key lists.
     """
     target = backbone.state_dict()
-    missing = [key for key in target if key not in weights]
-    present_modules = {match.group(1) for match in map(STAGE_OUTPUT_NORM.match, weights)
-                       if match}
-    added = [key for key in missing if (match := STAGE_OUTPUT_NORM.match(key))
-             and match.group(1) not in present_modules]
+    source_modules = {top_module(key) for key in weights}
+    target_modules = {top_module(key) for key in target}
+    added = [key for key in target if STAGE_OUTPUT_NORM.match(key)
+             and top_module(key) not in source_modules]
+    pooled = POOLED_FEATURE_MODULES.get(type(backbone).__name__, ())
+    dropped = [key for key in weights if top_module(key) in pooled
+               and top_module(key) not in target_modules]
     for key in added:
         weights[key] = target[key].clone()
-    if getattr(weights, '_metadata', None) is not None:
+    for key in dropped:
+        del weights[key]
+    metadata = getattr(weights, '_metadata', None)
+    if metadata is not None:
         target_metadata = getattr(target, '_metadata', {})
-        for module in {key.rsplit('.', 1)[0] for key in added}:
+        for module in {top_module(key) for key in added}:
             if module in target_metadata:
-                weights._metadata[module] = target_metadata[module]
+                metadata[module] = target_metadata[module]
+        for module in {top_module(key) for key in dropped}:
+            metadata.pop(module, None)
+    return added, dropped
 
+
+def check_loads(weights: 'OrderedDict', backbone: nn.Module) -> None:
+    """Load ``weights`` into ``backbone``; raise listing every missing, unexpected or
+    mis-shaped key."""
     # load_state_dict's pre-hooks may rewrite tensors (position embeddings): load a copy.
     trial = OrderedDict(weights)
     if getattr(weights, '_metadata', None) is not None:
@@ -145,7 +171,6 @@ def match_to_backbone(weights: 'OrderedDict', backbone: nn.Module) -> List[str]:
         raise ConversionError(
             f'the checkpoint does not fit {type(backbone).__name__} of the config; nothing '
             'was written.\n' + '\n'.join(problems))
-    return added
 
 
 def save_atomically(payload: dict, out: Path, overwrite: bool) -> None:
@@ -173,10 +198,10 @@ def sha256_prefix(path: Path, chunk: int = 1 << 22) -> str:
 
 
 def convert(config_path: Path, source: Path, out: Path, cfg_options: dict = None,
-            overwrite: bool = False) -> List[str]:
+            overwrite: bool = False) -> dict:
     """Convert ``source`` for the backbone of ``config_path``, write ``out``.
 
-    Returns the keys added at the backbone's initialization (stage output norms).
+    Returns the ``meta`` written into ``out`` (with the added and dropped keys).
     """
     if out.resolve() == source.resolve():
         raise ConversionError(f'OUT {out} is the pretraining checkpoint itself; choose '
@@ -195,12 +220,16 @@ def convert(config_path: Path, source: Path, out: Path, cfg_options: dict = None
 
     print(f'[3/4] loading them into the backbone of {config_path}')
     backbone = build_target_backbone(config)
-    added = match_to_backbone(weights, backbone)
-    print(f'      {type(backbone).__name__}: every pretrained tensor loads, no missing or '
-          'unexpected keys')
+    added, dropped = reconcile_dense_outputs(weights, backbone)
     if added:
         print('      stage output norms absent from pretraining, written at the '
               "backbone's initialization:\n        " + '\n        '.join(added))
+    if dropped:
+        print('      pooled-feature norm of pretraining, dropped (a dense backbone has no '
+              'pooled feature):\n        ' + '\n        '.join(dropped))
+    check_loads(weights, backbone)
+    print(f'      {type(backbone).__name__}: every tensor loads, no missing or unexpected '
+          'keys')
 
     print(f'[4/4] writing {out}')
     meta = dict(
@@ -210,13 +239,14 @@ def convert(config_path: Path, source: Path, out: Path, cfg_options: dict = None
         source_sha256=sha256_prefix(source),
         config=str(config_path),
         backbone=type(backbone).__name__,
-        added_at_initialization=added)
+        added_at_initialization=added,
+        dropped_pooled_feature_norm=dropped)
     for key in ('epoch', 'iter'):
         if isinstance(source_meta.get(key), int):
             meta[f'source_{key}'] = source_meta[key]
     save_atomically(dict(meta=meta, state_dict=weights), out, overwrite)
     print(f'done: set model.backbone.init_cfg.checkpoint={out} (see the config) and train')
-    return added
+    return meta
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -230,7 +260,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, as key=value pairs (e.g. '
-        'model.backbone.arch=small for a model trained with another arch)')
+        'model.backbone.arch=deit-small for a model pretrained with another arch)')
     return parser.parse_args(argv)
 
 

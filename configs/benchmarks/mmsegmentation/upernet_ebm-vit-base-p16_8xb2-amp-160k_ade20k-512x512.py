@@ -7,8 +7,10 @@ _base_ = [
 ]
 
 # mmpretrain's VisionTransformer, the module our pretraining trains (the converted checkpoint
-# loads key for key). It hands layers 4, 6, 8 and 12 to Feature2Pyramid, which rescales them
-# to strides 4, 8, 16 and 32, as mmseg's MAE and BEiT UperNet models do.
+# loads key for key). It hands the token maps of layers 4, 6, 8 and 12 to Feature2Pyramid,
+# which rescales them to strides 4, 8, 16 and 32, as mmseg's MAE and BEiT UperNet models do.
+# final_norm=False as in pretraining, where the final LayerNorm (ln2) normalizes the pooled
+# token only: a dense backbone has no pooled token, and the converter drops ln2.
 model = dict(
     backbone=dict(
         type='mmpretrain.VisionTransformer',
@@ -17,7 +19,7 @@ model = dict(
         patch_size=16,
         out_indices=(3, 5, 7, 11),
         out_type='featmap',
-        final_norm=True,
+        final_norm=False,
         drop_path_rate=0.1,
         init_cfg=dict(
             type='Pretrained',
@@ -32,7 +34,7 @@ model = dict(
 
 # Layer-wise lr decay: the lr of a ViT parameter is scaled by 0.65 ** (13 - depth), with
 # depth 0 for the patch embedding, cls token and position embedding, i + 1 for layer i and
-# 13 (scale 1) for the final norm, the neck and the heads: the depths of mmpretrain's
+# 13 (scale 1) for the neck and the heads: the depths of mmpretrain's
 # VisionTransformer.get_layer_depth and of mmseg's MAE/BEiT recipe. mmseg's layer-decay
 # constructor only knows mmseg's own BEiT/MAE classes and mmpretrain's only mmpretrain's
 # classifiers, so the decay is spelled out as lr multipliers of mmseg's
