@@ -8,9 +8,14 @@ Each stage runs its real command line in a subprocess, as the README tells users
 3. mmseg's own ``tools/train.py`` trains UperNet for 4 iterations on a tiny dataset in
    ADE20K's layout and evaluates mIoU; a probe hook (transfer_probe.py) saves the backbone
    before and after training and recomputes the mIoU from the predictions.
+
+A last test resumes that run with mmseg's ``--resume`` (its checkpoints hold mmengine's
+HistoryBuffer, which torch's ``weights_only=True`` loading refuses unless our config imports
+mmpretrain_ebm).
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,13 +57,13 @@ def transfer(tmp_path_factory, photo_crops_dir, tiny_ade20k_root) -> dict:
         filter(None, [str(HERE), os.environ.get('PYTHONPATH')])))
     conversion = run([sys.executable, 'tools/model_converters/ebm2mmseg.py', SEG_CONFIG,
                       pretrained, converted], env=env)
+    seg_options = [f'model.backbone.init_cfg.checkpoint={converted}',
+                   *(f'{loader}.dataset.data_root={tiny_ade20k_root}'
+                     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'))]
     run([sys.executable, MMSEG_TRAIN, SEG_CONFIG, '--work-dir', work / 'upernet',
-         '--cfg-options', f'model.backbone.init_cfg.checkpoint={converted}',
-         *(f'{loader}.dataset.data_root={tiny_ade20k_root}'
-           for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'))],
-        env=env)
+         '--cfg-options', *seg_options], env=env)
     return dict(pretrained=pretrained, converted=converted, conversion=conversion.stdout,
-                upernet=work / 'upernet')
+                upernet=work / 'upernet', seg_options=seg_options, env=env)
 
 
 def load_weights(path: Path) -> dict:
@@ -104,3 +109,17 @@ def test_evaluates_miou_on_ade20k_labels(transfer):
     # trained heads already find some of the 3 labelled classes
     assert miou == pytest.approx(probe['probe_miou'][0], abs=0.006)
     assert 0.0 < miou <= 100.0
+
+
+def test_resumes_under_weights_only_loading(transfer, tmp_path):
+    work = tmp_path / 'upernet'
+    shutil.copytree(transfer['upernet'], work)
+    result = run([sys.executable, MMSEG_TRAIN, SEG_CONFIG, '--work-dir', work, '--resume',
+                  '--cfg-options', *transfer['seg_options'], 'train_cfg.max_iters=6'],
+                 env=transfer['env'])
+    assert 'resumed epoch: 0, iter: 4' in result.stdout + result.stderr
+    assert (work / 'iter_6.pth').is_file()
+    # training went on from iteration 4's weights, not from the pretrained ones again
+    resumed = load_weights(work / 'backbone_before_train.pth')
+    trained = load_weights(transfer['upernet'] / 'backbone_after_train.pth')
+    assert all(torch.equal(resumed[key], trained[key]) for key in trained)
