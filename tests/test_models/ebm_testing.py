@@ -25,7 +25,8 @@ TINY_BACKBONES: Dict[str, Tuple[dict, int]] = {
     'convnext': (dict(type='ConvNeXt', out_indices=(1, ),
                       arch=dict(depths=[1, 1], channels=[16, 32])), 32),
     'resnet': (dict(type='ResNet', depth=18, stem_channels=8, base_channels=8, num_stages=2,
-                    strides=(1, 2), dilations=(1, 1), out_indices=(1, )), 16),
+                    strides=(1, 2), dilations=(1, 1), out_indices=(1, ),
+                    zero_init_residual=False), 16),
 }
 
 

@@ -17,15 +17,22 @@ from ..utils.restoration_step import INPUT_GRADIENT_MODES, RestorationStep, rest
 
 @contextmanager
 def frozen_batchnorm_statistics(module: nn.Module) -> Iterator[None]:
-    """Restore BatchNorm running statistics on exit (for forwards that only log)."""
-    saved = [(bn, {k: v.clone() for k, v in bn.named_buffers(recurse=False)})
-             for bn in module.modules() if isinstance(bn, _BatchNorm)]
+    """Train-mode BatchNorm layers normalize with batch statistics but do not update their
+    running statistics inside this context (for forwards that only log).
+
+    Toggling ``track_running_stats`` leaves the buffers untouched: restoring them by an
+    in-place copy would bump their version and break the pending double backward, whose
+    BatchNorm nodes keep references to them.
+    """
+    toggled = [bn for bn in module.modules()
+               if isinstance(bn, _BatchNorm) and bn.training and bn.track_running_stats]
+    for bn in toggled:
+        bn.track_running_stats = False
     try:
         yield
     finally:
-        for bn, buffers in saved:
-            for name, value in buffers.items():
-                getattr(bn, name).copy_(value)
+        for bn in toggled:
+            bn.track_running_stats = True
 
 
 @MODELS.register_module()

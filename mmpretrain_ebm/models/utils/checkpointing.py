@@ -21,9 +21,21 @@ DEFAULT_CHECKPOINT_BLOCKS: Tuple[str, ...] = (
 _CHECKPOINTED_CLASSES: Dict[type, type] = {}
 
 
+class _MathAttentionOnEachEntry:
+    """Re-enterable math-attention context (checkpoint may recompute a block more than once,
+    e.g. once for ``autograd.grad`` and again in the outer backward)."""
+
+    def __enter__(self) -> None:
+        self._context = math_attention()
+        self._context.__enter__()
+
+    def __exit__(self, *exc_info) -> None:
+        self._context.__exit__(*exc_info)
+
+
 def _recompute_contexts(math: bool):
     """Forward and recompute contexts for ``checkpoint(context_fn=...)``."""
-    return nullcontext(), (math_attention() if math else nullcontext())
+    return nullcontext(), (_MathAttentionOnEachEntry() if math else nullcontext())
 
 
 def _checkpointed_class(block_cls: type) -> type:

@@ -1,12 +1,17 @@
-"""Dynamic scaling of the energy before the inner gradient under fp16 autocast.
+"""Scaling of the energy before the inner gradient under fp16 autocast.
 
-Under fp16 the backward pass that builds ``dE/dx`` carries per-pixel gradients of order
-1e-4..1e-7, which underflow in half precision. Following PyTorch's gradient-penalty recipe
-for AMP, the energy is multiplied by ``scale`` before ``autograd.grad`` and the input gradient
-is divided by it afterwards (in float32), so the step itself is unchanged. The scale adapts
-like ``torch.amp.GradScaler``: it halves when the scaled gradient overflows (the step is then
-recomputed) and doubles after ``growth_interval`` steps without overflow. bf16 and fp32 have
-float32's range and use no scaling.
+Under fp16 the backward pass that builds ``dE/dx`` carries small per-pixel gradients (about
+1e-4..1e-7 at initialization) that underflow in half precision. Following PyTorch's
+gradient-penalty recipe for AMP, the energy is multiplied by ``scale`` before
+``autograd.grad`` and the input gradient is divided by it afterwards (in float32), so the
+step itself is unchanged. When the scaled gradient overflows, the scale halves and the step is
+recomputed; after ``growth_interval`` overflow-free steps it doubles again, up to
+``max_scale``. bf16 and fp32 have float32's range and use no scaling.
+
+The division by ``scale`` also lies on the second-order path: there the outer loss scale S
+of ``AmpOptimWrapper`` (mmengine's dynamic ``GradScaler``, 2**16 at start) is effectively
+S / scale. The defaults therefore keep ``scale`` moderate (2**8): enough for the first-order
+pass, while S / scale stays large for the second-order one.
 """
 import torch
 
@@ -15,8 +20,8 @@ class EnergyGradScaler:
     """Dynamic loss-scale state for the inner (input) gradient of the energy.
 
     Args:
-        init_scale: Initial scale. Kept below fp16's maximum (65504) because the gradient
-            of the summed energy reaches every per-image energy as exactly ``scale``.
+        init_scale: Initial scale; must stay below fp16's maximum (65504) because the
+            gradient of the summed energy reaches every per-image energy as ``scale``.
         growth_factor: Factor applied after ``growth_interval`` overflow-free steps.
         backoff_factor: Factor applied when the scaled gradient overflows.
         growth_interval: Overflow-free steps before growing.
@@ -25,12 +30,12 @@ class EnergyGradScaler:
     """
 
     def __init__(self,
-                 init_scale: float = 2.0**10,
+                 init_scale: float = 2.0**8,
                  growth_factor: float = 2.0,
                  backoff_factor: float = 0.5,
                  growth_interval: int = 1000,
                  min_scale: float = 1.0,
-                 max_scale: float = 2.0**15) -> None:
+                 max_scale: float = 2.0**8) -> None:
         if not min_scale <= init_scale <= max_scale:
             raise ValueError(f'need min_scale <= init_scale <= max_scale, got {min_scale}, '
                              f'{init_scale}, {max_scale}')

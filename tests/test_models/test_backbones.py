@@ -1,0 +1,115 @@
+"""Double backward through every backbone family; checkpointing and attention backends."""
+import copy
+from contextlib import nullcontext
+
+import pytest
+import torch
+from ebm_testing import TINY_BACKBONES, build_model, grid_mask
+
+import mmpretrain_ebm.models.utils.restoration_step as _  # noqa: F401
+from mmpretrain_ebm.models.utils import DEFAULT_CHECKPOINT_BLOCKS
+
+step_module = __import__('sys').modules['mmpretrain_ebm.models.utils.restoration_step']
+
+
+def parameter_gradients(model, photos):
+    torch.manual_seed(1)  # same dropout/drop-path draws in compared runs
+    model.zero_grad()
+    corrupted = grid_mask(photos[:4], generator=torch.Generator().manual_seed(0))
+    losses = model.loss([photos[:4], corrupted])
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    return {n: p.grad for n, p in model.named_parameters()}
+
+
+# A bias added right before the energy's linear map shifts E by a constant: dE/dx, and so
+# the loss, does not depend on it. Under DDP these need find_unused_parameters=True.
+NO_SECOND_ORDER_PATH = {'vit': {'backbone.ln1.bias'}, 'convnext': {'backbone.norm1.bias'},
+                        'swin': {'backbone.norm1.bias'}, 'resnet': set()}
+
+
+@pytest.mark.parametrize('backbone', sorted(TINY_BACKBONES))
+def test_second_order_gradients_reach_the_backbone(backbone, photos):
+    torch.manual_seed(0)
+    model = build_model(backbone, num_steps=2)
+    grads = parameter_gradients(model, photos)
+    assert {n for n, g in grads.items() if g is None} == NO_SECOND_ORDER_PATH[backbone]
+    grads = {n: g for n, g in grads.items() if g is not None}
+    assert all(torch.isfinite(g).all() for g in grads.values())
+    nonzero = sum(bool(g.abs().sum() > 0) for g in grads.values())
+    assert nonzero >= 0.9 * len(grads), [n for n, g in grads.items() if g.abs().sum() == 0]
+    first_layer = next(g for n, g in grads.items() if n.startswith('backbone.'))
+    assert first_layer.abs().sum() > 0 and grads['head.fc.weight'].abs().sum() > 0
+
+
+@pytest.mark.parametrize('backbone', sorted(TINY_BACKBONES))
+def test_non_reentrant_checkpointing_gives_the_same_gradients(backbone, photos):
+    torch.manual_seed(0)
+    plain = build_model(backbone, num_steps=2)
+    checkpointed = build_model(backbone, num_steps=2, grad_checkpoint=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    wrapped = [type(m).__name__ for m in checkpointed.backbone.modules()
+               if type(m).__name__.startswith('Checkpointed')]
+    assert wrapped and all(name[len('Checkpointed'):] in DEFAULT_CHECKPOINT_BLOCKS
+                           for name in wrapped)
+    assert list(checkpointed.state_dict()) == list(plain.state_dict())
+    expected, actual = parameter_gradients(plain, photos), parameter_gradients(checkpointed,
+                                                                             photos)
+    for name, grad in expected.items():
+        if grad is None:
+            assert actual[name] is None, name
+        else:
+            torch.testing.assert_close(actual[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_checkpointed_model_deep_copies_with_its_own_weights(photos):
+    model = build_model('vit', num_steps=1, grad_checkpoint=True)
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.mul_(0.5)
+    grads = parameter_gradients(twin, photos)
+    assert all(p.grad is None for p in model.parameters())
+    assert grads['head.fc.weight'] is not None
+
+
+def test_unmatched_checkpoint_blocks_are_reported():
+    with pytest.raises(ValueError, match='checkpoint_block_types'):
+        build_model('vit', grad_checkpoint=True, checkpoint_block_types=('NoSuchBlock', ))
+
+
+@pytest.mark.parametrize('backbone', ['convnext', 'swin', 'resnet'])
+def test_mmpretrain_with_cp_is_refused(backbone):
+    cfg, width = copy.deepcopy(TINY_BACKBONES[backbone])
+    cfg['with_cp'] = True
+    from mmpretrain_ebm.models import EnergyRestorationAlgorithm
+    with pytest.raises(ValueError, match='with_cp=True.*grad_checkpoint=True'):
+        EnergyRestorationAlgorithm(backbone=cfg, head=dict(type='EnergyHead', in_channels=width))
+
+
+@pytest.mark.filterwarnings('ignore:torch.utils.checkpoint')
+def test_reentrant_with_cp_really_breaks_double_backward(photos):
+    """Why with_cp is refused: mmpretrain's reentrant checkpoint fails under autograd.grad."""
+    from mmpretrain.models import ConvNeXt
+    cfg = {k: v for k, v in TINY_BACKBONES['convnext'][0].items() if k != 'type'}
+    backbone = ConvNeXt(with_cp=True, **cfg)
+    x = photos[:2].clone().requires_grad_(True)
+    with pytest.raises(RuntimeError):
+        grad, = torch.autograd.grad(backbone(x)[-1].sum(), x, create_graph=True)
+        grad.sum().backward()
+
+
+def test_vit_energy_passes_need_math_attention_and_only_they_get_it(photos, monkeypatch):
+    model = build_model('vit', num_steps=1)
+    corrupted = grid_mask(photos[:2])
+    model.loss([photos[:2], corrupted])['loss_step1'].backward()  # math backend: works
+
+    # outside energy passes the fused CPU kernel stays selected (it has no double backward)
+    x = corrupted.clone().requires_grad_(True)
+    grad, = torch.autograd.grad(model.energy(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match='scaled_dot_product'):
+        grad.sum().backward()
+
+    # and without the math backend the training step itself fails
+    monkeypatch.setattr(step_module, 'energy_pass_attention', nullcontext)
+    with pytest.raises(RuntimeError, match='scaled_dot_product'):
+        model.loss([photos[:2], corrupted])['loss_step1'].backward()

@@ -1,0 +1,104 @@
+"""fp16: the energy is scaled before the inner gradient and the gradient unscaled after it."""
+import pytest
+import torch
+from ebm_testing import build_model, grid_mask
+
+from mmpretrain_ebm.models.utils import EnergyGradScaler, fp16_autocast_active, restoration_step
+
+
+def test_scaler_backs_off_grows_and_stays_in_range():
+    scaler = EnergyGradScaler(init_scale=8.0, growth_interval=2, min_scale=1.0, max_scale=16.0)
+    scaler.update(found_inf=True)
+    assert scaler.scale == 4.0
+    scaler.update(found_inf=False)
+    assert scaler.scale == 4.0
+    scaler.update(found_inf=False)
+    assert scaler.scale == 8.0  # grown after 2 clean steps
+    scaler.update(found_inf=False)
+    scaler.update(found_inf=True)  # an overflow resets the count
+    scaler.update(found_inf=False)
+    assert scaler.scale == 4.0
+    for _ in range(10):
+        scaler.update(found_inf=False)
+    assert scaler.scale == 16.0  # capped
+    for _ in range(10):
+        scaler.update(found_inf=True)
+    assert scaler.scale == 1.0 and not scaler.can_back_off
+
+
+@pytest.mark.parametrize('kwargs', [dict(init_scale=0.5), dict(growth_factor=1.0),
+                                    dict(backoff_factor=1.0), dict(growth_interval=0)])
+def test_scaler_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        EnergyGradScaler(**kwargs)
+
+
+def tiny_energy():
+    """E(x) = w2 . tanh(W1 x): dE/dx = W1^T (w2 * tanh') is about 1.6e-8 per pixel, below
+    half of fp16's smallest subnormal (6e-8), while both weights are representable."""
+    w1 = torch.full((16, 48), 1e-4)
+    w2 = torch.full((16, ), 1e-5)
+    return lambda x: (torch.tanh(x.flatten(1) @ w1.T) @ w2).float()
+
+
+def test_scaled_inner_gradient_survives_fp16_underflow():
+    energy_fn, x, alpha = tiny_energy(), torch.randn(2, 3, 4, 4), torch.tensor(1.0)
+    reference = restoration_step(energy_fn, x, alpha).grad
+    assert reference.abs().min() > 1e-9
+    with torch.autocast('cpu', dtype=torch.float16):
+        assert fp16_autocast_active('cpu')
+        unscaled = restoration_step(energy_fn, x, alpha).grad
+        scaled = restoration_step(energy_fn, x, alpha, energy_scale=2.0**12).grad
+    assert unscaled.abs().max() == 0  # underflow: without scaling the step is lost
+    assert scaled.dtype == torch.float32
+    torch.testing.assert_close(scaled, reference, rtol=2e-2, atol=0)
+
+
+def fp16_gradients(model, clean, corrupted, outer_scale: float = 2.0**16):
+    """One loss under CPU fp16 autocast, backward with a static outer loss scale as
+    ``AmpOptimWrapper``'s GradScaler applies it; returns (losses, unscaled head gradient)."""
+    model.zero_grad()
+    with torch.autocast('cpu', dtype=torch.float16):
+        losses = model.loss([clean, corrupted])
+    (outer_scale * sum(v for k, v in losses.items() if 'loss' in k)).backward()
+    return losses, model.head.fc.weight.grad / outer_scale
+
+
+def test_fp16_training_step_matches_fp32(photos):
+    torch.manual_seed(0)
+    model = build_model('vit', num_steps=2, log_clean_energy=False)
+    clean, corrupted = photos[:4], grid_mask(photos[:4])
+    reference = model.loss([clean, corrupted])
+    sum(v for k, v in reference.items() if 'loss' in k).backward()
+    reference_grad = model.head.fc.weight.grad.clone()
+    losses, grad = fp16_gradients(model, clean, corrupted)
+    assert model.energy_scaler.scale == 2.0**8
+    for key in ('loss_step1', 'loss_step2'):
+        torch.testing.assert_close(losses[key], reference[key], rtol=2e-2, atol=1e-4)
+    assert torch.nn.functional.cosine_similarity(grad, reference_grad).item() > 0.99
+
+
+def test_fp16_overflow_backs_off_and_recomputes_the_step(photos):
+    torch.manual_seed(0)
+    model = build_model('vit', num_steps=2, log_clean_energy=False,
+                        energy_scaler=dict(init_scale=2.0**20, max_scale=2.0**20))
+    clean, corrupted = photos[:4], grid_mask(photos[:4])
+    reference = model.loss([clean, corrupted])
+    losses, grad = fp16_gradients(model, clean, corrupted)
+    # 2**20 overflows fp16 on its way into the network: the step was recomputed at smaller
+    # scales until its gradient was finite
+    assert model.energy_scaler.scale <= 2.0**15
+    for key in ('loss_step1', 'loss_step2'):
+        torch.testing.assert_close(losses[key], reference[key], rtol=2e-2, atol=1e-4)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_fp16_non_finite_energy_is_reported_not_retried(photos):
+    model = build_model('vit', num_steps=1)
+    with torch.no_grad():
+        model.head.fc.weight[0, 0] = float('inf')
+    scale = model.energy_scaler.scale
+    with torch.autocast('cpu', dtype=torch.float16), \
+            pytest.raises(FloatingPointError, match=r'energy at restoration step 1.*fp16'):
+        model.loss([photos[:2], grid_mask(photos[:2])])
+    assert model.energy_scaler.scale == scale
