@@ -1,9 +1,30 @@
 """Distributed set-up that also works on machines without a GPU."""
 import os
+from typing import Any
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
+from mmengine.logging import print_log
+
+
+def replace_sync_batchnorm(node: Any) -> int:
+    """Turn every ``type='SyncBN'`` norm config under ``node`` into ``'BN'``, in place.
+
+    torch's SyncBatchNorm runs on GPUs only; on CPU processes each rank normalizes with its
+    own batch statistics instead. Returns how many configs were changed.
+    """
+    changed = 0
+    if isinstance(node, dict):
+        if node.get('type') in ('SyncBN', 'MMSyncBN'):
+            node['type'] = 'BN'
+            changed += 1
+        for value in node.values():
+            changed += replace_sync_batchnorm(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            changed += replace_sync_batchnorm(value)
+    return changed
 
 
 def adapt_config_to_cpu_distributed(cfg: Config, launcher: str) -> None:
@@ -12,7 +33,8 @@ def adapt_config_to_cpu_distributed(cfg: Config, launcher: str) -> None:
     mmengine's ``pytorch`` launcher pins every process to ``cuda:LOCAL_RANK`` and wraps the
     model with ``device_ids=[LOCAL_RANK]``; neither works without a GPU. When no GPU is visible
     this initializes the process group with gloo (so mmengine's runner finds it initialized
-    and skips its own GPU set-up) and builds the DDP wrapper with ``device_ids=None``.
+    and skips its own GPU set-up), builds the DDP wrapper with ``device_ids=None`` and, since
+    SyncBatchNorm needs GPUs, replaces SyncBN norm configs with per-process BN (logged).
     It does nothing for single-process runs or when a GPU is available.
 
     Args:
@@ -32,6 +54,10 @@ def adapt_config_to_cpu_distributed(cfg: Config, launcher: str) -> None:
     wrapper_cfg.setdefault('broadcast_buffers', False)
     wrapper_cfg.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
     cfg.model_wrapper_cfg = wrapper_cfg
+    replaced = replace_sync_batchnorm(cfg.model)
+    if replaced:
+        print_log(f'CPU distributed run: {replaced} SyncBN norm config(s) replaced by BN '
+                  '(SyncBatchNorm needs GPUs)', logger='current', level=30)
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(
             backend='gloo',
