@@ -7,6 +7,7 @@ from skimage import data as skdata
 
 import mmpretrain_ebm  # noqa: F401  (registers the transforms)
 from mmpretrain_ebm.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
+from mmpretrain_ebm.datasets.transforms.base import contiguous_image
 
 CORRUPTIONS = {
     'grid_mask': dict(type='GridMaskCorruption', cell_size=16, mask_ratio=0.5),
@@ -37,13 +38,21 @@ def test_two_views_float32_and_name(name, photo):
 
 @pytest.mark.parametrize('name', sorted(CORRUPTIONS))
 def test_flipped_views_are_handled(name, photo):
-    """RandomFlip gives a negative-stride view; the corruption must treat it as the array."""
+    """RandomFlip leaves a negative-stride view: corrupted as the array it shows, kept as is."""
     transform = TRANSFORMS.build(CORRUPTIONS[name])
     flipped = photo[:, ::-1]
     np.random.seed(0)
-    from_view = transform.corrupt(flipped)
+    clean, corrupted = transform(dict(img=flipped))['img']
     np.random.seed(0)
-    assert np.array_equal(from_view, transform.corrupt(np.ascontiguousarray(flipped)))
+    assert clean is flipped
+    assert np.array_equal(corrupted, transform.corrupt(np.ascontiguousarray(flipped)))
+
+
+@pytest.mark.parametrize('view', [np.s_[:, ::-1], np.s_[::-1], np.s_[::-1, ::-1], np.s_[::2],
+                                  np.s_[:, :, ::-1]])
+def test_contiguous_image(photo, view):
+    result = contiguous_image(photo[view])
+    assert result.flags.c_contiguous and np.array_equal(result, photo[view])
 
 
 @pytest.mark.parametrize('name', sorted(CORRUPTIONS))

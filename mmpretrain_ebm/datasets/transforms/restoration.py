@@ -133,14 +133,17 @@ class DenoisingCorruption(BaseCorruption):
             raise ValueError(f'gamma_range must satisfy 0 <= low <= high <= 1, '
                              f'got {gamma_range!r}')
         self.gamma_range = (low, high)
+        # Reseeded from numpy's global RNG before every draw; kept because creating a
+        # generator costs about as much as drawing a 224x224x3 image of noise.
+        self._generator = torch.Generator()
 
     @cache_randomness
     def _sample_noise(self, shape: Tuple[int, ...]) -> Tuple[float, np.ndarray]:
         """The signal level g and the standard normal noise eps (float32, ``shape``)."""
         low, high = self.gamma_range
         gamma = low + (high - low) * np.random.random_sample()
-        generator = torch.Generator().manual_seed(int(np.random.randint(2**63 - 1)))
-        return gamma, torch.randn(shape, generator=generator).numpy()
+        self._generator.manual_seed(int(np.random.randint(2**63 - 1)))
+        return gamma, torch.randn(shape, generator=self._generator).numpy()
 
     def corrupt(self, img: np.ndarray) -> np.ndarray:
         height, width = img.shape[:2]
