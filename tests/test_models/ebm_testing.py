@@ -1,6 +1,6 @@
 """Helpers for the model tests: tiny backbones, real photographs, a grid-mask corruption."""
 import copy
-from typing import Callable, Dict, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import torch

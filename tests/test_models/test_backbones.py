@@ -1,15 +1,18 @@
 """Double backward through every backbone family; checkpointing and attention backends."""
 import copy
+import importlib
 from contextlib import nullcontext
 
 import pytest
 import torch
 from ebm_testing import TINY_BACKBONES, build_model, grid_mask
+from mmpretrain.models import ConvNeXt
 
-import mmpretrain_ebm.models.utils.restoration_step as _  # noqa: F401
+from mmpretrain_ebm.models import EnergyRestorationAlgorithm
 from mmpretrain_ebm.models.utils import DEFAULT_CHECKPOINT_BLOCKS
 
-step_module = __import__('sys').modules['mmpretrain_ebm.models.utils.restoration_step']
+# the module, not the function of the same name that the package exports
+step_module = importlib.import_module('mmpretrain_ebm.models.utils.restoration_step')
 
 
 def parameter_gradients(model, photos):
@@ -81,7 +84,6 @@ def test_unmatched_checkpoint_blocks_are_reported():
 def test_mmpretrain_with_cp_is_refused(backbone):
     cfg, width = copy.deepcopy(TINY_BACKBONES[backbone])
     cfg['with_cp'] = True
-    from mmpretrain_ebm.models import EnergyRestorationAlgorithm
     with pytest.raises(ValueError, match='with_cp=True.*grad_checkpoint=True'):
         EnergyRestorationAlgorithm(backbone=cfg, head=dict(type='EnergyHead', in_channels=width))
 
@@ -89,7 +91,6 @@ def test_mmpretrain_with_cp_is_refused(backbone):
 @pytest.mark.filterwarnings('ignore:torch.utils.checkpoint')
 def test_reentrant_with_cp_really_breaks_double_backward(photos):
     """Why with_cp is refused: mmpretrain's reentrant checkpoint fails under autograd.grad."""
-    from mmpretrain.models import ConvNeXt
     cfg = {k: v for k, v in TINY_BACKBONES['convnext'][0].items() if k != 'type'}
     backbone = ConvNeXt(with_cp=True, **cfg)
     x = photos[:2].clone().requires_grad_(True)

@@ -57,6 +57,10 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
     - ``dE/dx`` is the gradient of the batch-summed energy (Listing 1); with train-mode
       BatchNorm it couples the images of a batch, as in the paper's code.
 
+    Note: a bias added right before the head (e.g. the final LayerNorm's bias of ViT, Swin
+    or ConvNeXt) shifts E by a constant, so dE/dx and the loss do not depend on it: it gets
+    no gradient (``None``) and keeps its initial value through pretraining.
+
     Args:
         backbone: Backbone config (any mmpretrain backbone).
         head: Head config, normally :class:`EnergyHead`.
