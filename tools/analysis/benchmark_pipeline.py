@@ -1,6 +1,6 @@
 """Throughput of the pretraining data pipeline per corruption, as one dataloader worker.
 
-    python tools/analysis/benchmark_pipeline.py [--num-images 500] [--repeat 3] [--images ...]
+    python tools/analysis/benchmark_pipeline.py [--num-images 100] [--repeat 20] [--images ...]
 
 Two tables, both at 224 px, single-threaded like an mmengine dataloader worker (OpenCV,
 OpenMP/BLAS and torch limited to one thread):
@@ -13,8 +13,9 @@ OpenMP/BLAS and torch limited to one thread):
    decoding that dominates a real worker.
 
 The photos are scikit-image's (saved as quality-90 JPEGs in a temporary folder) unless
-``--images`` names files. Each pipeline is timed ``--repeat`` times, interleaved with the
-others, and its fastest run is reported, which damps the noise of a shared machine.
+``--images`` names files. Each pipeline is timed ``--repeat`` times on ``--num-images``
+images, interleaved with the others, and its fastest run is reported: many short runs let
+the minimum find the quiet moments of a shared machine.
 """
 import os
 
@@ -57,9 +58,9 @@ CORRUPTIONS = {
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--num-images', type=int, default=500,
+    parser.add_argument('--num-images', type=int, default=100,
                         help='images per timed run (default %(default)s)')
-    parser.add_argument('--repeat', type=int, default=3,
+    parser.add_argument('--repeat', type=int, default=20,
                         help='timed runs per pipeline; the fastest counts (default %(default)s)')
     parser.add_argument('--size', type=int, default=224, help='crop size (default 224)')
     parser.add_argument('--images', nargs='+', type=Path,
