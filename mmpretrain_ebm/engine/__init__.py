@@ -1,1 +1,4 @@
-"""engine of mmpretrain_ebm."""
+"""Engine components: hooks registered in mmpretrain's ``HOOKS``."""
+from .hooks import RestorationVisualizationHook
+
+__all__ = ['RestorationVisualizationHook']

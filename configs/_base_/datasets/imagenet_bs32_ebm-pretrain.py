@@ -1,0 +1,38 @@
+# ImageNet-1k for energy-based pretraining (Table A): RandomResizedCrop + flip only, then a
+# corruption that turns each image into [clean, corrupted]. Leaf configs insert their
+# corruption between `augment_pipeline` and `pack_inputs`, e.g.
+#   pipeline=[*_base_.augment_pipeline, corruption, _base_.pack_inputs]
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet/'
+
+# RGB statistics (0..255) shared by the data preprocessor and every corruption transform:
+# masked pixels take the mean, i.e. 0 after normalization.
+img_norm = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
+data_preprocessor = dict(type='SelfSupDataPreprocessor', to_rgb=True, **img_norm)
+
+augment_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # the paper follows MAE (App. A.1); MAE crops 20-100 % of the image
+    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0),
+         backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5),
+]
+pack_inputs = dict(type='PackInputs', meta_keys=('img_path', 'corruption'))
+
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        pipeline=[*augment_pipeline, pack_inputs]))
+
+# Pictures of restoration chains (corrupted, step 1..N, clean) of 4 fixed training images,
+# one per corruption of the pipeline, every 5000 iterations and at the end.
+custom_hooks = [dict(type='RestorationVisualizationHook', interval=5000, num_images=4)]

@@ -1,0 +1,88 @@
+# The embedded demo: a few minutes of energy-based pretraining on 2 CPU cores.
+#   make demo
+# (= python tools/dataset_converters/prepare_demo_data.py data/demo
+#    python tools/train.py configs/ebm/ebm_vit-mini-p8_1xb16-mixed-coslr-300i_skimage-64px.py
+#           --work-dir work_dirs/demo)
+# Data: 96-px crops of scikit-image's bundled photographs, cropped to 64 px. Model: a 4-layer
+# ViT with 8-px patches. Corruption: the mixed task at this size (random large boxes, 4x
+# super-resolution, denoising, colorization). Ends with work_dirs/demo/iter_300.pth and
+# work_dirs/demo/restoration_chains.png: chains of held-out images (photographs the
+# training split never sees), corrupted / step 1 / step 2 / clean, with their PSNR.
+# The lr is far above Table A's (a few hundred iterations instead of 100 epochs).
+_base_ = [
+    '../_base_/models/ebm_deit-small-p16.py',
+    '../_base_/datasets/imagenet_bs32_ebm-pretrain-mixed.py',
+    '../_base_/schedules/ebm-pretrain_adamw_amp_coslr_100e.py',
+    '../_base_/default_runtime.py',
+]
+
+data_root = 'data/demo'
+img_size = 64
+
+# a 4-layer, 96-d ViT on 8-px patches, pooled as the DeiT-S of the paper's configs
+model = dict(
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=96, num_layers=4, num_heads=3,
+                  feedforward_channels=384),
+        img_size=img_size,
+        patch_size=8),
+    head=dict(in_channels=96))
+
+# the mixed task of the ImageNet configs, with 4x super-resolution (16x leaves 4x4 px here)
+corruption = dict(
+    _base_.corruption,
+    corruptions=[
+        *_base_.corruption.corruptions[:1],
+        dict(_base_.corruption.corruptions[1], scale=4),
+        *_base_.corruption.corruptions[2:],
+    ])
+augment_pipeline = [
+    *_base_.augment_pipeline[:1],
+    dict(_base_.augment_pipeline[1], scale=img_size),  # RandomResizedCrop
+    *_base_.augment_pipeline[2:],
+]
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=0,
+    persistent_workers=False,
+    pin_memory=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        _delete_=True,
+        type='CustomDataset',
+        data_root=data_root,
+        data_prefix='train',
+        with_label=False,
+        pipeline=[*augment_pipeline, corruption, _base_.pack_inputs]))
+
+# Table A's optimizer without AMP (CPU) and with a fixed, larger lr; iteration-based.
+max_iters = 300
+optim_wrapper = dict(_delete_=True, type='OptimWrapper',
+                     optimizer=dict(_base_.optim_wrapper.optimizer, lr=1e-3),
+                     paramwise_cfg=_base_.optim_wrapper.paramwise_cfg)
+auto_scale_lr = dict(enable=False)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=20),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=20, end=max_iters),
+]
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
+                    max_keep_ckpts=1))
+log_processor = dict(by_epoch=False)
+
+# Restoration chains every 100 iterations: of held-out photographs (generalization) and of
+# training photographs (what the model has fitted), each under every corruption of the mix.
+custom_hooks = [
+    dict(
+        type='RestorationVisualizationHook',
+        name='restoration_held_out',
+        interval=100,
+        num_images=3,
+        dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val',
+                     with_label=False)),
+    dict(type='RestorationVisualizationHook', name='restoration_train', interval=100,
+         num_images=3, curves=False),
+]

@@ -1,0 +1,167 @@
+"""Draw restoration chains of a fixed batch during pretraining."""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+from mmpretrain.registry import DATASETS, HOOKS
+
+from ...visualization import (draw_curves, draw_restoration_chains, find_corruptions,
+                              find_crop_size, mean_psnr, restoration_chains)
+
+#: Per-iteration training scalars plotted by the curves figure (and mmengine's logger).
+CURVE_KEYS = ('loss', 'alpha')
+CURVE_PREFIX = 'loss_step'
+CURVES_FILE = 'training_curves.png'
+
+
+@HOOKS.register_module()
+class RestorationVisualizationHook(Hook):
+    """Every ``interval`` training iterations, restore a fixed batch and draw the chains.
+
+    The fixed batch is ``num_images`` images of ``dataset`` (evenly spaced indices), each
+    corrupted once by every corruption of the training pipeline (a ``MixedCorruption``
+    contributes each of its parts), with a fixed seed: the same corrupted inputs at every
+    drawing, so the pictures show the model improving. Each drawing goes to the runner's
+    visualizer under ``name`` (``LocalVisBackend`` writes ``vis_data/vis_image/<name>_<iter>
+    .png``, ``TensorboardVisBackend`` an image summary): one row per (corruption, image),
+    columns corrupted, step 1..N, clean, each labelled with its PSNR. The mean PSNRs go to
+    the visualizer as scalars ``<name>/<corruption>/psnr_{corrupted,step1,..}`` and to the
+    log. With ``curves=True`` a figure of the per-iteration ``loss``, ``loss_step{n}`` and
+    ``alpha`` goes in as ``training_curves`` (mmengine's ``LoggerHook`` already sends these
+    scalars to every backend; the figure shows them with the local backend too).
+
+    Drawings happen before the first iteration, every ``interval`` iterations and after the
+    last one; the last is also written to ``<work_dir>/<name>.png`` (and the curves to
+    ``<work_dir>/training_curves.png``). Only the main process draws. Several hooks with
+    different names can watch different images, e.g. training and held-out ones.
+
+    Args:
+        interval: Draw every this many training iterations.
+        num_images: Images in the fixed batch.
+        dataset: Dataset config to take the images from (e.g. a held-out folder); default:
+            the training dataset.
+        corruptions: Corruption transform configs to show; default: those of the training
+            pipeline.
+        img_size: Square side the images are resized and center-cropped to; default: the
+            training pipeline's crop size.
+        seed: Seed of the corruptions of the fixed batch.
+        name: Name of the drawings, of the PSNR scalars and of the final PNG.
+        curves: Also draw the training curves.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self,
+                 interval: int = 1000,
+                 num_images: int = 4,
+                 dataset: Optional[dict] = None,
+                 corruptions: Optional[Sequence[dict]] = None,
+                 img_size: Optional[int] = None,
+                 seed: int = 0,
+                 name: str = 'restoration',
+                 curves: bool = True) -> None:
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ValueError(f'interval must be a positive int, got {interval!r}')
+        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+            raise ValueError(f'num_images must be a positive int, got {num_images!r}')
+        if img_size is not None and (not isinstance(img_size, int) or img_size < 1):
+            raise ValueError(f'img_size must be a positive int or None, got {img_size!r}')
+        if corruptions is not None and not corruptions:
+            raise ValueError('corruptions must be None (use the training pipeline\'s) or a '
+                             'non-empty list of corruption configs')
+        self.interval = interval
+        self.num_images = num_images
+        self.dataset_cfg = dataset
+        self.corruptions = [dict(cfg) for cfg in corruptions] if corruptions else None
+        self.img_size = img_size
+        self.seed = seed
+        self.name = name
+        self.curves = curves
+        self.image_paths: List[str] = []
+        self._last_step = -1
+        self._last_image: Optional[np.ndarray] = None
+
+    # ------------------------------------------------------------------ set-up
+    def before_train(self, runner: Runner) -> None:
+        """Fix the images, corruptions and size from the config and draw iteration 0."""
+        pipeline = runner.cfg.train_dataloader.dataset.get('pipeline', [])
+        if self.corruptions is None:
+            self.corruptions = find_corruptions(pipeline)
+        if self.img_size is None:
+            self.img_size = find_crop_size(pipeline)
+        dataset = (DATASETS.build(dict(self.dataset_cfg, pipeline=[]))
+                   if self.dataset_cfg is not None else runner.train_dataloader.dataset)
+        self.image_paths = self._pick_images(dataset)
+        self._draw(runner, step=0)
+
+    def _pick_images(self, dataset) -> List[str]:
+        """``num_images`` evenly spaced image paths of ``dataset``."""
+        size = len(dataset)
+        if size == 0:
+            raise ValueError('the dataset for restoration chains is empty')
+        indices = np.linspace(0, size - 1, min(self.num_images, size)).round().astype(int)
+        paths = []
+        for index in indices:
+            info = dataset.get_data_info(int(index))
+            if 'img_path' not in info:
+                raise KeyError(f'data info {int(index)} of {type(dataset).__name__} has no '
+                               f'img_path (keys: {sorted(info)})')
+            paths.append(info['img_path'])
+        return paths
+
+    # ------------------------------------------------------------------ drawing
+    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        if self.every_n_train_iters(runner, self.interval):
+            self._draw(runner, step=runner.iter + 1)
+
+    def after_train(self, runner: Runner) -> None:
+        """Draw the final state (unless just drawn) and write the figures to work_dir."""
+        if self._last_step != runner.iter:
+            self._draw(runner, step=runner.iter)
+        if not is_main_process():
+            return
+        self._save(self._last_image, osp.join(runner.work_dir, f'{self.name}.png'), runner)
+        curves = self._curves(runner) if self.curves else None
+        if curves:
+            self._save(draw_curves(curves), osp.join(runner.work_dir, CURVES_FILE), runner)
+
+    def _draw(self, runner: Runner, step: int) -> None:
+        """Restore the fixed batch with the current weights; ``step``: iterations done."""
+        self._last_step = step
+        if not is_main_process():
+            return
+        chains = restoration_chains(runner.model, self.image_paths, self.corruptions,
+                                    self.img_size, self.seed)
+        image = draw_restoration_chains(chains, title=f'{self.name}, iteration {step}')
+        runner.visualizer.add_image(self.name, image, step=step)
+        psnr = mean_psnr(chains)
+        runner.visualizer.add_scalars({f'{self.name}/{k}': v for k, v in psnr.items()},
+                                      step=step)
+        runner.logger.info('%s PSNR (dB) at iteration %d: %s', self.name, step, ', '.join(
+            f'{k} {v:.2f}' for k, v in psnr.items()))
+        curves = self._curves(runner) if self.curves else None
+        if curves:
+            runner.visualizer.add_image('training_curves', draw_curves(curves), step=step)
+        self._last_image = image
+
+    @staticmethod
+    def _curves(runner: Runner) -> Dict[str, np.ndarray]:
+        """Per-iteration ``loss``, ``loss_step{n}`` and ``alpha`` recorded so far."""
+        curves = {}
+        for key, buffer in runner.message_hub.log_scalars.items():
+            name = key.split('/', 1)[-1]
+            if key.startswith('train/') and (name in CURVE_KEYS
+                                             or name.startswith(CURVE_PREFIX)):
+                curves[name] = buffer.data[0]
+        return dict(sorted(curves.items()))
+
+    @staticmethod
+    def _save(image: np.ndarray, path: str, runner: Runner) -> None:
+        if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise OSError(f'could not write {path}')
+        runner.logger.info('wrote %s', path)

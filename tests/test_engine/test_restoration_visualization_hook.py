@@ -1,0 +1,116 @@
+"""The restoration-chain hook in a real (tiny) pretraining run, Local and TensorBoard backends."""
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+import mmpretrain_ebm  # noqa: F401  (registers the hook, the algorithm, the corruptions)
+from mmpretrain_ebm.engine import RestorationVisualizationHook
+
+DEMO = (Path(__file__).parents[2] / 'configs' / 'ebm'
+        / 'ebm_vit-mini-p8_1xb16-mixed-coslr-300i_skimage-64px.py')
+NUM_CORRUPTIONS = 4  # the demo's mix: boxes, super-resolution, denoising, colorization
+
+
+def tiny_demo_config(data_dir: Path, work_dir: Path, max_iters: int, **hook) -> Config:
+    """The demo config on ``data_dir`` with a 1-layer ViT at 32 px and ``max_iters``."""
+    cfg = Config.fromfile(str(DEMO))
+    cfg.work_dir = str(work_dir)
+    cfg.model.backbone.arch = dict(embed_dims=32, num_layers=1, num_heads=2,
+                                   feedforward_channels=64)
+    cfg.model.backbone.img_size = 32
+    cfg.model.head.in_channels = 32
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    pipeline[1].scale = 32  # RandomResizedCrop
+    cfg.train_dataloader.batch_size = 4
+    cfg.train_dataloader.dataset.update(data_root=str(data_dir), data_prefix='')
+    cfg.train_cfg.max_iters = max_iters
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint.interval = max_iters
+    cfg.default_hooks.logger.interval = 1
+    cfg.custom_hooks = [dict(type='RestorationVisualizationHook', **hook)]
+    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend'),
+                                   dict(type='TensorboardVisBackend')]
+    return cfg
+
+
+def read_scalars(work_dir: Path) -> list:
+    files = list(work_dir.glob('*/vis_data/scalars.json'))
+    assert len(files) == 1, files
+    return [json.loads(line) for line in files[0].read_text().splitlines()]
+
+
+def test_hook_draws_fixed_batch_chains_psnr_and_curves(photo_crops_dir, tmp_path):
+    cfg = tiny_demo_config(photo_crops_dir, tmp_path, max_iters=5, interval=2, num_images=2)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+    # drawings before training, every 2 iterations and after the last one
+    images = sorted(p.name for p in tmp_path.glob('*/vis_data/vis_image/restoration_*'))
+    assert images == [f'restoration_{step}.png' for step in (0, 2, 4, 5)]
+    assert list(tmp_path.glob('*/vis_data/vis_image/training_curves_5.png'))
+    final = cv2.imread(str(tmp_path / 'restoration.png'))
+    last = cv2.imread(str(next(tmp_path.glob('*/vis_data/vis_image/restoration_5.png'))))
+    np.testing.assert_array_equal(final, last)
+    assert (tmp_path / 'training_curves.png').is_file()
+    # one row per (corruption, image): the figure of 4 x 2 rows is taller than wide
+    assert final.shape[0] > 1.5 * final.shape[1]
+
+    scalars = read_scalars(tmp_path)
+    psnr_rows = [row for row in scalars if 'restoration/denoising/psnr_step2' in row]
+    assert [row['step'] for row in psnr_rows] == [0, 2, 4, 5]
+    keys = {key for row in psnr_rows for key in row if key.startswith('restoration/')}
+    assert len(keys) == NUM_CORRUPTIONS * 3  # corrupted, step 1, step 2
+    # the fixed batch: the corrupted inputs, hence their PSNR, are the same at every drawing
+    corrupted = {row['restoration/denoising/psnr_corrupted'] for row in psnr_rows}
+    assert len(corrupted) == 1
+    # the logger's scalars (curves of alpha and per-step losses) reach the backends too
+    logged = [row for row in scalars if 'alpha' in row]
+    assert len(logged) == 5 and all('loss_step1' in row and 'loss_step2' in row
+                                    for row in logged)
+    assert list(tmp_path.glob('*/vis_data/events.out.tfevents.*'))
+
+
+def test_two_hooks_watch_training_and_given_images(photo_crops_dir, tmp_path):
+    held_out = tmp_path / 'held_out'
+    held_out.mkdir()
+    for path in sorted(photo_crops_dir.glob('rocket_*.png')):
+        (held_out / path.name).write_bytes(path.read_bytes())
+    cfg = tiny_demo_config(
+        photo_crops_dir, tmp_path / 'work', max_iters=1, interval=10, num_images=3,
+        img_size=32, corruptions=[dict(type='ColorizationCorruption')], name='held_out',
+        dataset=dict(type='CustomDataset', data_root=str(held_out), with_label=False))
+    cfg.custom_hooks.append(dict(type='RestorationVisualizationHook', num_images=1,
+                                 name='train', curves=False))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    held_out_hook, train_hook = [h for h in runner.hooks
+                                 if isinstance(h, RestorationVisualizationHook)]
+    assert [Path(p).name for p in held_out_hook.image_paths] == [
+        'rocket_0.png', 'rocket_2.png', 'rocket_3.png']
+    assert [Path(p).parent for p in train_hook.image_paths] == [photo_crops_dir]
+    keys = {key for row in read_scalars(tmp_path / 'work') for key in row if '/psnr_' in key}
+    assert {key for key in keys if key.startswith('held_out/')} == {
+        f'held_out/colorization/psnr_{k}' for k in ('corrupted', 'step1', 'step2')}
+    assert len([key for key in keys if key.startswith('train/')]) == NUM_CORRUPTIONS * 3
+    assert (tmp_path / 'work' / 'held_out.png').is_file()
+    assert (tmp_path / 'work' / 'train.png').is_file()
+    images = sorted(p.name for p in (tmp_path / 'work').glob('*/vis_data/vis_image/*.png'))
+    # curves only once there is a training history, and only from the hook that asks
+    assert images == ['held_out_0.png', 'held_out_1.png', 'train_0.png', 'train_1.png',
+                      'training_curves_1.png']
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(interval=0), 'interval must be a positive int, got 0'),
+    (dict(num_images=2.5), 'num_images must be a positive int, got 2.5'),
+    (dict(img_size=-1), 'img_size must be a positive int or None, got -1'),
+    (dict(corruptions=[]), 'non-empty list of corruption configs'),
+])
+def test_bad_arguments_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RestorationVisualizationHook(**kwargs)

@@ -1,0 +1,148 @@
+"""Restoration chains: corruption discovery, deterministic batches, chain contents, drawing."""
+import random
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+
+import mmpretrain_ebm  # noqa: F401  (registers the algorithm and the corruptions)
+from mmpretrain.registry import MODELS
+from mmpretrain_ebm.visualization import (compute_restoration_chain, draw_curves,
+                                          draw_restoration_chains, find_corruptions,
+                                          find_crop_size, load_corrupted_batch, mean_psnr,
+                                          psnr, restoration_chains, to_uint8_images)
+
+IMG = 64  # the side of the photo_crops_dir crops
+NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
+GRID = dict(type='GridMaskCorruption', cell_size=8, mask_ratio=0.5, **NORM)
+COLOR = dict(type='ColorizationCorruption', **NORM)
+
+
+@pytest.fixture(scope='module')
+def model():
+    init_default_scope('mmpretrain')
+    model = MODELS.build(dict(
+        type='EnergyRestorationAlgorithm',
+        backbone=dict(type='VisionTransformer', img_size=IMG, patch_size=8,
+                      out_type='avg_featmap', final_norm=False,
+                      arch=dict(embed_dims=32, num_layers=1, num_heads=2,
+                                feedforward_channels=64)),
+        head=dict(type='EnergyHead', in_channels=32),
+        alpha=50.0,
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', to_rgb=True, **NORM)))
+    model.init_weights()
+    return model
+
+
+@pytest.fixture(scope='module')
+def image_paths(photo_crops_dir):
+    return sorted(str(p) for p in photo_crops_dir.glob('*.png'))[::4]  # one per photograph
+
+
+def test_find_corruptions_expands_a_mixed_corruption_and_keeps_a_single_one():
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='MixedCorruption', corruptions=[GRID, COLOR]),
+                dict(type='PackInputs')]
+    assert find_corruptions(pipeline) == [GRID, COLOR]
+    assert find_corruptions([dict(type='LoadImageFromFile'), GRID]) == [GRID]
+    with pytest.raises(ValueError, match='no \\*Corruption transform.*RandomFlip'):
+        find_corruptions([dict(type='LoadImageFromFile'), dict(type='RandomFlip')])
+
+
+def test_find_crop_size_reads_the_training_crop():
+    assert find_crop_size([dict(type='RandomResizedCrop', scale=224)]) == 224
+    assert find_crop_size([dict(type='RandomResizedCrop', scale=(64, 64))]) == 64
+    with pytest.raises(ValueError, match='pass img_size'):
+        find_crop_size([dict(type='RandomResizedCrop', scale=(64, 32))])
+
+
+def test_psnr_of_known_errors():
+    clean = np.full((2, 4, 4, 3), 100, dtype=np.uint8)
+    noisy = clean.copy()
+    noisy[0] += 10  # MSE 100 -> 10 log10(255^2 / 100)
+    values = psnr(noisy, clean)
+    assert values[0] == pytest.approx(10 * np.log10(255 ** 2 / 100))
+    assert values[1] == np.inf
+
+
+def test_to_uint8_images_inverts_the_normalization(model, image_paths):
+    clean, _, _ = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor)
+    pixels = to_uint8_images(clean, model.data_preprocessor.mean, model.data_preprocessor.std)
+    first = cv2.cvtColor(cv2.imread(image_paths[0]), cv2.COLOR_BGR2RGB)
+    # the crops are already IMG px: resize and center crop leave them as they are
+    assert pixels.shape == (len(image_paths), IMG, IMG, 3)
+    np.testing.assert_array_equal(pixels[0], first)
+
+
+def test_corrupted_batch_is_fixed_and_leaves_the_global_rngs_alone(model, image_paths):
+    random.seed(1)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    before = random.random(), np.random.rand(), torch.rand(1).item()
+    random.seed(1)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    _, first, name = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor,
+                                          seed=3)
+    after = random.random(), np.random.rand(), torch.rand(1).item()
+    assert after == before
+    _, again, _ = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor,
+                                       seed=3)
+    _, other, _ = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor,
+                                       seed=4)
+    assert name == 'grid_mask'
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+    # half of the 8-px cells hold the mean, i.e. 0 after normalization
+    assert (first == 0).all(dim=1).float().mean().item() == pytest.approx(0.5, abs=0.01)
+
+
+def test_chain_holds_corrupted_steps_and_clean_and_keeps_train_mode(model, image_paths):
+    clean, corrupted, name = load_corrupted_batch(image_paths, GRID, IMG,
+                                                  model.data_preprocessor)
+    model.train()
+    chain = compute_restoration_chain(model, clean, corrupted, name, ['a', 'b', 'c', 'd'])
+    assert model.training
+    mean, std = model.data_preprocessor.mean, model.data_preprocessor.std
+    assert chain.images.shape == (4, 4, IMG, IMG, 3) and chain.images.dtype == np.uint8
+    assert chain.num_steps == 2
+    np.testing.assert_array_equal(chain.images[:, 0], to_uint8_images(corrupted, mean, std))
+    np.testing.assert_array_equal(chain.images[:, -1], to_uint8_images(clean, mean, std))
+    # the steps are the model's restoration: they move the pixels, and step 2 moves on
+    expected = model.restore(corrupted)
+    np.testing.assert_array_equal(chain.images[:, 2], to_uint8_images(expected[2], mean, std))
+    assert (chain.images[:, 1] != chain.images[:, 0]).any()
+    assert (chain.images[:, 2] != chain.images[:, 1]).any()
+    np.testing.assert_allclose(chain.psnr, psnr(chain.images[:, :3], chain.images[:, 3:]))
+
+
+def test_chains_and_psnr_scalars_name_every_corruption_uniquely(model, image_paths):
+    grid16 = dict(GRID, cell_size=16)
+    chains = restoration_chains(model, image_paths[:2], [GRID, grid16, COLOR], IMG)
+    assert [c.corruption for c in chains] == ['grid_mask_1', 'grid_mask_2', 'colorization']
+    scalars = mean_psnr(chains)
+    assert set(scalars) == {f'{c}/psnr_{k}' for c in ('grid_mask_1', 'grid_mask_2',
+                                                        'colorization')
+                            for k in ('corrupted', 'step1', 'step2')}
+    assert scalars['colorization/psnr_step2'] == pytest.approx(chains[2].psnr[:, 2].mean())
+
+
+def test_drawing_grows_with_rows_and_is_rgb(model, image_paths):
+    chains = restoration_chains(model, image_paths[:2], [GRID, COLOR], IMG)
+    one = draw_restoration_chains(chains[:1], title='t')
+    two = draw_restoration_chains(chains, title='t')
+    assert one.dtype == np.uint8 and one.ndim == 3 and one.shape[2] == 3
+    assert two.shape[0] > 1.7 * one.shape[0] - 100 and two.shape[1] == one.shape[1]
+    assert one.std() > 10  # not a blank canvas
+    with pytest.raises(ValueError, match='no restoration chains'):
+        draw_restoration_chains([])
+
+
+def test_draw_curves_plots_one_panel_per_scalar():
+    one = draw_curves({'alpha': [1.0, 1.1, 1.2]})
+    two = draw_curves({'alpha': [1.0, 1.1], 'loss_step1': [0.3, 0.2]})
+    assert two.shape[1] > 1.8 * one.shape[1] and two.shape[0] == one.shape[0]
+    with pytest.raises(ValueError, match='no curves'):
+        draw_curves({})
