@@ -15,7 +15,7 @@ LEAF_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.part
 MMSEG_CONFIGS = [p for p in LEAF_CONFIGS if 'mmsegmentation' in p.parts]
 OUR_CONFIGS = [p for p in LEAF_CONFIGS if p not in MMSEG_CONFIGS]
 PRETRAIN_CONFIGS = [p for p in OUR_CONFIGS if p.parent.name == 'ebm' or p.parent == CONFIGS]
-DEMO = CONFIGS / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-300i_skimage-64px.py'
+DEMO = CONFIGS / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
 IMAGENET_PRETRAIN = [p for p in PRETRAIN_CONFIGS if p != DEMO]
 FINETUNE_CONFIGS = sorted((CONFIGS / 'benchmarks' / 'mmpretrain').glob('*.py'))
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).parents[2]
-DEMO = 'ebm_vit-mini-p8_1xb16-mixed-coslr-300i_skimage-64px.py'
+DEMO = 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
 
 
 def load_models() -> list:

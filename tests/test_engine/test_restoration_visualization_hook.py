@@ -12,7 +12,7 @@ import mmpretrain_ebm  # noqa: F401  (registers the hook, the algorithm, the cor
 from mmpretrain_ebm.engine import RestorationVisualizationHook
 
 DEMO = (Path(__file__).parents[2] / 'configs' / 'ebm'
-        / 'ebm_vit-mini-p8_1xb16-mixed-coslr-300i_skimage-64px.py')
+        / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py')
 NUM_CORRUPTIONS = 4  # the demo's mix: boxes, super-resolution, denoising, colorization
 
 

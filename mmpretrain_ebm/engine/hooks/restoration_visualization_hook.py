@@ -87,7 +87,7 @@ class RestorationVisualizationHook(Hook):
 
     # ------------------------------------------------------------------ set-up
     def before_train(self, runner: Runner) -> None:
-        """Fix the images, corruptions and size from the config and draw iteration 0."""
+        """Fix the images, corruptions and size from the config; draw the starting state."""
         pipeline = runner.cfg.train_dataloader.dataset.get('pipeline', [])
         if self.corruptions is None:
             self.corruptions = find_corruptions(pipeline)
@@ -96,7 +96,7 @@ class RestorationVisualizationHook(Hook):
         dataset = (DATASETS.build(dict(self.dataset_cfg, pipeline=[]))
                    if self.dataset_cfg is not None else runner.train_dataloader.dataset)
         self.image_paths = self._pick_images(dataset)
-        self._draw(runner, step=0)
+        self._draw(runner, step=runner.iter)  # 0, or the iteration resumed from
 
     def _pick_images(self, dataset) -> List[str]:
         """``num_images`` evenly spaced image paths of ``dataset``."""
