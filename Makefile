@@ -12,7 +12,7 @@ env:
 # a PNG of restoration chains under work_dirs/demo.
 demo: env
 	$(PYTHON) tools/dataset_converters/prepare_demo_data.py data/demo
-	$(PYTHON) tools/train.py configs/ebm/ebm_vit-mini-p8_1xb16-mixed-coslr-300i_skimage-64px.py --work-dir work_dirs/demo
+	$(PYTHON) tools/train.py configs/ebm/ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py --work-dir work_dirs/demo
 
 test: env
 	$(PYTHON) -m pytest tests

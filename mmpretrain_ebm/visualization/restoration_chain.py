@@ -255,13 +255,20 @@ def draw_restoration_chains(chains: Sequence[RestorationChain], title: Optional[
 
 def draw_curves(curves: Dict[str, Sequence[float]], title: Optional[str] = None,
                 dpi: int = 100) -> np.ndarray:
-    """Plot per-iteration scalars, one panel per name: uint8 RGB [H, W, 3]."""
+    """Plot per-iteration scalars, one panel per name, with a moving average over 5 % of
+    the iterations over the raw values: uint8 RGB [H, W, 3]."""
     if not curves:
         raise ValueError('no curves to draw')
     figure = Figure(figsize=(3.2 * len(curves), 2.6), dpi=dpi)
     axes = figure.subplots(1, len(curves), squeeze=False)[0]
     for ax, (name, values) in zip(axes, curves.items()):
-        ax.plot(np.arange(1, len(values) + 1), np.asarray(values, dtype=float), lw=1)
+        values = np.asarray(values, dtype=float)
+        steps = np.arange(1, len(values) + 1)
+        window = max(1, len(values) // 20)
+        ax.plot(steps, values, lw=0.6, alpha=0.35 if window > 1 else 1.0, color='C0')
+        if window > 1:
+            smooth = np.convolve(values, np.ones(window) / window, mode='valid')
+            ax.plot(steps[window - 1:], smooth, lw=1.4, color='C0')
         ax.set_title(name, fontsize=9)
         ax.set_xlabel('iteration', fontsize=8)
         ax.tick_params(labelsize=7)

@@ -9,22 +9,35 @@ a second and is idempotent: an existing, complete folder is left as it is.
 """
 import argparse
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import cv2
 import numpy as np
 from skimage import data as skdata
 
-# RGB photographs bundled in the scikit-image wheel (no download needed).
-TRAIN_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry')
-VAL_PHOTOS = ('hubble_deep_field', 'cat')
+# RGB photographs bundled in the scikit-image wheel (no download needed). Note that
+# ``skimage.data.cat`` *is* ``chelsea``: each photograph appears here once, under one name.
+PHOTO_LOADERS: Dict[str, Callable[[], np.ndarray]] = {
+    'astronaut': skdata.astronaut,
+    'coffee': skdata.coffee,
+    'chelsea': skdata.chelsea,
+    'rocket': skdata.rocket,
+    'immunohistochemistry': skdata.immunohistochemistry,
+    'hubble_deep_field': skdata.hubble_deep_field,
+    'motorcycle_left': lambda: skdata.stereo_motorcycle()[0],
+    'motorcycle_right': lambda: skdata.stereo_motorcycle()[1],
+}
+TRAIN_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry',
+                'hubble_deep_field')
+# the two views of a stereo pair: one scene that the training photographs do not show
+VAL_PHOTOS = ('motorcycle_left', 'motorcycle_right')
 
 
 def load_photos(names: tuple) -> Dict[str, np.ndarray]:
     """Return the named sample photographs as HxWx3 uint8 RGB arrays."""
     photos = {}
     for name in names:
-        image = getattr(skdata, name)()
+        image = PHOTO_LOADERS[name]()
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f'skimage.data.{name} is not an RGB photograph: {image.shape}')
         photos[name] = image
@@ -56,6 +69,11 @@ def write_split(folder: Path, photos: Dict[str, np.ndarray], crop: int, per_imag
     return written
 
 
+def crop_names(photos: tuple, per_image: int) -> set:
+    """The file names :func:`write_split` gives the crops of ``photos``."""
+    return {f'{name}_{index:03d}.png' for name in photos for index in range(per_image)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('out', type=Path, help='output folder, e.g. data/demo')
@@ -66,12 +84,16 @@ def main() -> None:
     if args.crop < 8 or args.per_image < 1:
         parser.error(f'--crop must be >= 8 and --per-image >= 1, got {args.crop}, '
                      f'{args.per_image}')
-    expected = {'train': len(TRAIN_PHOTOS) * args.per_image,
-                'val': len(VAL_PHOTOS) * args.per_image}
-    found = {split: len(list((args.out / split).glob('*.png'))) for split in expected}
+    expected = {'train': crop_names(TRAIN_PHOTOS, args.per_image),
+                'val': crop_names(VAL_PHOTOS, args.per_image)}
+    found = {split: {p.name for p in (args.out / split).glob('*.png')} for split in expected}
     if found == expected:
-        print(f'demo data already in {args.out} ({found["train"]} train, {found["val"]} val)')
+        print(f'demo data already in {args.out} ({len(found["train"])} train, '
+              f'{len(found["val"])} val)')
         return
+    for split, names in found.items():  # crops of an older photograph list
+        for name in sorted(names - expected[split]):
+            (args.out / split / name).unlink()
     rng = np.random.default_rng(args.seed)
     n_train = write_split(args.out / 'train', load_photos(TRAIN_PHOTOS), args.crop,
                           args.per_image, rng)
