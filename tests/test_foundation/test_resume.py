@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import mmpretrain_ebm  # noqa: F401  (allow-lists runner checkpoint types for torch.load)
+
 REPO = Path(__file__).resolve().parents[2]
 
 TINY_CLASSIFIER_CONFIG = '''
@@ -31,6 +33,14 @@ train_cfg = dict(by_epoch=True, max_epochs={max_epochs})
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1),
                      logger=dict(type='LoggerHook', interval=1))
 randomness = dict(seed=0, deterministic=True)
+test_dataloader = dict(
+    batch_size=2, num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='CustomDataset', data_root='{data_root}',
+                 pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]))
+test_evaluator = dict(type='Accuracy', topk=(1, ))
+test_cfg = dict()
 '''
 
 
@@ -68,7 +78,6 @@ def test_resume_from_epoch_2_equals_uninterrupted_run(tmp_path, labelled_photo_d
 
 def test_allow_list_keeps_weights_only_strict(tmp_path):
     """Only the declared types load; an arbitrary class is still refused."""
-    import mmpretrain_ebm  # noqa: F401
     path = tmp_path / 'evil.pth'
     torch.save({'payload': Path('x')}, path)
     with pytest.raises(Exception, match='weights_only|Unsupported global'):
@@ -76,7 +85,7 @@ def test_allow_list_keeps_weights_only_strict(tmp_path):
 
 
 @pytest.mark.timeout(600)
-def test_dist_train_sh_runs_two_cpu_processes_with_gloo(tmp_path, labelled_photo_dir):
+def test_dist_train_and_test_sh_run_two_cpu_processes_with_gloo(tmp_path, labelled_photo_dir):
     work_dir = tmp_path / 'dist'
     config = tmp_path / 'dist.py'
     config.write_text(TINY_CLASSIFIER_CONFIG.format(data_root=labelled_photo_dir, max_epochs=1))
@@ -89,3 +98,11 @@ def test_dist_train_sh_runs_two_cpu_processes_with_gloo(tmp_path, labelled_photo
     assert checkpoint['meta']['iter'] == 2
     log = next(work_dir.glob('*/*.log')).read_text()
     assert 'world_size: 2' in log or 'Distributed launcher: pytorch' in log
+
+    predictions = tmp_path / 'predictions.pkl'
+    subprocess.run(['bash', str(REPO / 'tools' / 'dist_test.sh'), str(config),
+                    str(work_dir / 'epoch_1.pth'), '2', '--work-dir', str(tmp_path / 'test'),
+                    '--out', str(predictions)], check=True, cwd=REPO, env=env)
+    from mmengine.fileio import load
+    # the two processes' predictions are gathered: one per image of the dataset
+    assert len(load(predictions)) == 8
