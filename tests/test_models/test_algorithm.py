@@ -23,7 +23,8 @@ def loss_total(losses):
     (dict(alpha=0.0), r'alpha.*> 0, got 0\.0'),
     (dict(alpha=-0.1), r'alpha.*got -0\.1'),
     (dict(alpha=float('nan')), r'alpha.*got nan'),
-    (dict(grad_mode='finite'), r"grad_mode must be one of \('exact',\)"),
+    (dict(grad_mode='finite'),
+     r"grad_mode must be one of \('exact', 'finite_difference'\), got 'finite'"),
 ])
 def test_bad_arguments_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -5,12 +5,14 @@
 This is the single implementation that training (:class:`EnergyRestorationAlgorithm`),
 inference (``restore``) and benchmarks call, so what is timed is what trains.
 """
+from contextlib import nullcontext
 from typing import Callable, Dict, NamedTuple
 
 import torch
 from torch import Tensor
 
 from .attention import energy_pass_attention
+from .finite_difference import finite_difference_input_gradient
 
 EnergyFn = Callable[[Tensor], Tensor]
 #: ``(energy_fn, x, create_graph, energy_scale) -> (energies [B], dE/dx like x)``
@@ -43,7 +45,12 @@ def exact_input_gradient(energy_fn: EnergyFn, x: Tensor, create_graph: bool,
     return energy, grad
 
 
-INPUT_GRADIENT_MODES: Dict[str, InputGradientFn] = {'exact': exact_input_gradient}
+INPUT_GRADIENT_MODES: Dict[str, InputGradientFn] = {
+    'exact': exact_input_gradient,
+    'finite_difference': finite_difference_input_gradient,
+}
+#: Modes that differentiate dE/dx again: their energy passes need math attention.
+DOUBLE_BACKWARD_MODES = ('exact', )
 
 
 def restoration_step(energy_fn: EnergyFn,
@@ -58,7 +65,9 @@ def restoration_step(energy_fn: EnergyFn,
         energy_fn: Maps images [B, C, H, W] to energies [B].
         x_prev: x_{n-1}; it is detached here (the stop gradient between steps).
         alpha: Step size, a scalar tensor (learnable or not).
-        grad_mode: How ``dE/dx`` is computed; a key of :data:`INPUT_GRADIENT_MODES`.
+        grad_mode: How ``dE/dx`` and its parameter gradient are computed; a key of
+            :data:`INPUT_GRADIENT_MODES`: ``'exact'`` (double backward) or
+            ``'finite_difference'`` (first-order passes only, see :mod:`.finite_difference`).
         create_graph: Keep the graph of ``dE/dx`` for the second-order parameter gradient.
             Training needs ``True``; inference may use ``False`` to save memory.
         energy_scale: Multiplier for the energy before the inner gradient (fp16).
@@ -70,7 +79,8 @@ def restoration_step(energy_fn: EnergyFn,
         raise ValueError(f'grad_mode must be one of {tuple(INPUT_GRADIENT_MODES)}, '
                          f'got {grad_mode!r}')
     x = x_prev.detach().requires_grad_(True)
-    with torch.enable_grad(), energy_pass_attention():
+    attention = energy_pass_attention() if grad_mode in DOUBLE_BACKWARD_MODES else nullcontext()
+    with torch.enable_grad(), attention:
         energy, grad = INPUT_GRADIENT_MODES[grad_mode](energy_fn, x, create_graph, energy_scale)
         x_next = x - alpha * grad
     return RestorationStep(x_next, energy, grad)

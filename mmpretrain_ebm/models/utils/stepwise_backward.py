@@ -1,0 +1,90 @@
+"""Backpropagate each restoration step as soon as its loss exists.
+
+The steps of Eq. 4 are independent once x is detached between them, so the double-backward
+graph of step n is not needed after its loss term has been differentiated. Keeping every
+step's graph until one final ``loss.backward()`` (Listing 1) holds N graphs at once; this
+module holds one.
+
+For steps 1..N-1 :meth:`StepwiseGradients.backward_now` takes the parameter gradients at
+once with ``torch.autograd.grad``: no ``.grad`` is written and no DDP hook fires, and the
+graph is freed. The sum, kept in float32 (float64 for float64 parameters), re-enters the one
+backward that mmengine runs through :meth:`StepwiseGradients.surrogate`: a zero-valued scalar
+added to the last step's loss whose gradient w.r.t. each parameter is the accumulated sum
+times the incoming gradient. So the training gradient is unchanged, and AMP loss scaling,
+gradient accumulation (``accumulative_counts``) and DDP's single all-reduce see an ordinary
+backward.
+
+Under fp16 autocast the early steps are scaled like the outer loss (dynamic scale, backing off
+on overflow). A non-finite gradient is passed on, so ``AmpOptimWrapper`` skips the update as
+it would for the outer backward.
+"""
+from typing import List, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .energy_scaler import EnergyGradScaler
+
+
+def default_step_loss_scaler() -> EnergyGradScaler:
+    """Dynamic fp16 scale of the early steps' losses: mmengine's GradScaler defaults."""
+    return EnergyGradScaler(init_scale=2.0**16, growth_interval=2000, min_scale=1.0,
+                            max_scale=2.0**24)
+
+
+class _InjectGradients(torch.autograd.Function):
+    """Zero scalar; its backward hands ``grad_output * accumulated`` to the parameters."""
+
+    @staticmethod
+    def forward(ctx, like: Tensor, accumulated: List[Optional[Tensor]],
+                *params: Tensor) -> Tensor:
+        ctx.accumulated = accumulated
+        ctx.dtypes = [p.dtype for p in params]
+        return like.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor) -> tuple:
+        grads = [None if g is None else (g * grad_output).to(dtype)
+                 for g, dtype in zip(ctx.accumulated, ctx.dtypes)]
+        return (None, None, *grads)
+
+
+class StepwiseGradients:
+    """Parameter gradients of the early steps, accumulated until the last step's backward.
+
+    Args:
+        params: The trainable tensors (parameters and a learnable alpha).
+        fp16_scaler: Dynamic loss scale for fp16 autocast; ``None`` for fp32/bf16.
+    """
+
+    def __init__(self, params: Sequence[Tensor],
+                 fp16_scaler: Optional[EnergyGradScaler] = None) -> None:
+        self.params = list(params)
+        self.fp16_scaler = fp16_scaler
+        self.accumulated: List[Optional[Tensor]] = [None] * len(self.params)
+
+    def backward_now(self, loss: Tensor) -> None:
+        """Add d(loss)/d(params) and free ``loss``'s graph (a loss without graph adds 0)."""
+        if not loss.requires_grad:
+            return
+        scale = self.fp16_scaler.scale if self.fp16_scaler is not None else 1.0
+        grads = torch.autograd.grad(loss * scale if scale != 1.0 else loss, self.params,
+                                    allow_unused=True)
+        if self.fp16_scaler is not None:
+            finite = torch.stack([g.isfinite().all() for g in grads if g is not None])
+            self.fp16_scaler.update(found_inf=not bool(finite.all()))
+        for index, grad in enumerate(grads):
+            if grad is None:
+                continue
+            grad = grad.to(torch.promote_types(grad.dtype, torch.float32))
+            if scale != 1.0:
+                grad = grad / scale
+            total = self.accumulated[index]
+            self.accumulated[index] = grad if total is None else total.add_(grad)
+
+    def surrogate(self, like: Tensor) -> Tensor:
+        """A zero scalar (dtype and device of ``like``, the loss it is added to) carrying
+        the accumulated gradients into that loss's backward."""
+        if not any(g is not None for g in self.accumulated):
+            return like.new_zeros(())
+        return _InjectGradients.apply(like.detach(), self.accumulated, *self.params)
