@@ -1,0 +1,372 @@
+"""Speed and peak memory of one pretraining step: ours, a bare Listing 1 loop, MAE, supervised.
+
+    python tools/analysis/benchmark_step.py [CONFIG] [--backbone vit --arch deit-small]
+        [--img-size 224] [--batch-size 8] [--device cpu|cuda] [--steps 5] [--warmup 2]
+        [--variants ...] [--json out.json]
+
+Each variant runs in a fresh subprocess, so peaks of different variants do not mix: after
+``--warmup`` steps, ``--steps`` timed steps (median reported, images/s = batch / median).
+Memory: on CPU the process's peak RSS (``peak``) and that peak minus the RSS before the first
+step (``step``: gradients, optimizer state and the step's graphs); on CUDA
+``max_memory_allocated`` and the same difference. On CUDA every variant runs under bf16
+autocast (``AmpOptimWrapper(dtype='bfloat16')`` for the mmengine ones).
+
+Variants (all train with AdamW through a full optimizer step):
+
+- ``bare-n1``, ``bare-n2``: the paper's Listing 1 written here in plain PyTorch on the same
+  backbone and head (math attention, the only backend with a double backward), no mmengine.
+  ``bare-n2`` is the reference of the ratio columns.
+- ``ebm-n1``, ``ebm-n2``: :class:`EnergyRestorationAlgorithm` through ``train_step`` as the
+  runner calls it (data preprocessor, loss parsing, ``OptimWrapper``), default settings
+  (exact gradient, ``stepwise_backward=True``, ``log_clean_energy=True``).
+- ``ebm-n2-nolog``: ``log_clean_energy=False`` (its extra no-grad forward is logging only).
+- ``ebm-n2-whole``: ``stepwise_backward=False``: one backward of all steps, as Listing 1.
+- ``ebm-n2-ckpt``, ``ebm-n2-whole-ckpt``: ``grad_checkpoint=True`` (non-reentrant).
+- ``ebm-n2-fd``, ``ebm-n2-fd-ckpt``: ``grad_mode='finite_difference'``.
+- ``mae``: MMPretrain's MAE on the same ViT (decoder 512-d, 8 blocks, mask ratio 0.75).
+- ``supervised``: MMPretrain's ``ImageClassifier``, same backbone, linear 1000-class head.
+
+Without CONFIG the model is the energy model of ``--backbone``/``--arch`` (a ViT pools its
+patch tokens after the final LayerNorm, as the repository's configs do). With CONFIG its
+``model`` is used and ``--backbone``/``--arch`` are ignored.
+"""
+import argparse
+import copy
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+
+EBM_VARIANTS: Dict[str, dict] = {
+    'ebm-n1': dict(num_steps=1),
+    'ebm-n2': dict(num_steps=2),
+    'ebm-n2-nolog': dict(num_steps=2, log_clean_energy=False),
+    'ebm-n2-whole': dict(num_steps=2, stepwise_backward=False),
+    'ebm-n2-ckpt': dict(num_steps=2, grad_checkpoint=True),
+    'ebm-n2-whole-ckpt': dict(num_steps=2, stepwise_backward=False, grad_checkpoint=True),
+    'ebm-n2-fd': dict(num_steps=2, grad_mode='finite_difference'),
+    'ebm-n2-fd-ckpt': dict(num_steps=2, grad_mode='finite_difference', grad_checkpoint=True),
+}
+BARE_VARIANTS = {'bare-n1': 1, 'bare-n2': 2}
+VARIANTS = (*BARE_VARIANTS, *EBM_VARIANTS, 'mae', 'supervised')
+REFERENCE = 'bare-n2'
+
+MEAN = [123.675, 116.28, 103.53]
+STD = [58.395, 57.12, 57.375]
+BACKBONES = {
+    'vit': lambda arch, size: dict(type='VisionTransformer', arch=arch, img_size=size,
+                                   patch_size=16, out_type='avg_featmap', final_norm=False),
+    'convnext': lambda arch, size: dict(type='ConvNeXt', arch=arch),
+    'swin': lambda arch, size: dict(type='SwinTransformer', arch=arch, img_size=size),
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', nargs='?', help='pretraining config (default: built from '
+                        '--backbone and --arch)')
+    parser.add_argument('--backbone', choices=tuple(BACKBONES), default='vit')
+    parser.add_argument('--arch', default='deit-small', help='backbone arch (default '
+                        "%(default)s; e.g. 'base' for ViT-B, 'tiny' for ConvNeXt/Swin)")
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
+    parser.add_argument('--steps', type=int, default=5, help='timed steps (median; >= 5)')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps first')
+    parser.add_argument('--variants', nargs='+', choices=VARIANTS, metavar='VARIANT',
+                        default=list(VARIANTS), help=f'any of {", ".join(VARIANTS)}')
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--json', type=Path, help='also write the results to this file')
+    parser.add_argument('--run-variant', help=argparse.SUPPRESS)  # child process
+    args = parser.parse_args()
+    if args.steps < 5:
+        parser.error(f'--steps must be >= 5 (a median of at least 5), got {args.steps}')
+    if args.warmup < 1:
+        parser.error(f'--warmup must be >= 1 (the first step allocates state), got '
+                     f'{args.warmup}')
+    if args.batch_size < 1 or args.img_size < 32:
+        parser.error('--batch-size must be >= 1 and --img-size >= 32')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device is available')
+    if args.config and not Path(args.config).is_file():
+        parser.error(f'no such config: {args.config}')
+    return args
+
+
+# ---------------------------------------------------------------------------- models
+def energy_model_cfg(args: argparse.Namespace) -> dict:
+    """The energy-model config (``type='EnergyRestorationAlgorithm'``)."""
+    if args.config:
+        from mmengine.config import Config
+        cfg = Config.fromfile(args.config).model.to_dict()
+        if cfg.get('type') != 'EnergyRestorationAlgorithm':
+            raise SystemExit(f'{args.config}: model.type is {cfg.get("type")!r}, expected '
+                             "'EnergyRestorationAlgorithm'")
+        return cfg
+    backbone = BACKBONES[args.backbone](args.arch, args.img_size)
+    return dict(type='EnergyRestorationAlgorithm', backbone=backbone,
+                head=dict(type='EnergyHead', in_channels=backbone_output(backbone, args)[0]),
+                data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=MEAN, std=STD,
+                                       to_rgb=True))
+
+
+def backbone_output(backbone_cfg: dict, args: argparse.Namespace) -> Tuple[int, int]:
+    """(width, ndim) of the backbone's last output, from a forward of one image."""
+    from mmpretrain.registry import MODELS
+    backbone = MODELS.build(copy.deepcopy(backbone_cfg))
+    with torch.no_grad():
+        out = backbone(torch.zeros(1, 3, args.img_size, args.img_size))[-1]
+    return (out.shape[1] if out.dim() == 4 else out.shape[-1]), out.dim()
+
+
+def photo_batch(args: argparse.Namespace) -> Tuple[torch.Tensor, torch.Tensor]:
+    """BGR batches as the dataloader delivers them: clean (uint8) and grid-masked (float32;
+    16 px cells, half of them, filled with the mean, i.e. 0 after normalization)."""
+    import cv2
+    from skimage import data as skdata
+    photos = [skdata.astronaut(), skdata.coffee(), skdata.chelsea(), skdata.rocket()]
+    size = args.img_size
+    clean = np.stack([cv2.resize(photos[i % 4], (size, size), interpolation=cv2.INTER_AREA)
+                      for i in range(args.batch_size)])[..., ::-1]  # RGB -> BGR
+    rng = np.random.default_rng(0)
+    cells = rng.random((args.batch_size, -(-size // 16), -(-size // 16))) < 0.5
+    mask = cells.repeat(16, 1).repeat(16, 2)[:, :size, :size]
+    corrupted = clean.astype(np.float32)
+    corrupted[mask] = MEAN[::-1]
+    to_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2)  # noqa
+    return to_tensor(clean), to_tensor(corrupted)
+
+
+def optim_wrapper(model: torch.nn.Module, device: str):
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95),
+                                  weight_decay=0.05)
+    if device == 'cuda':
+        return AmpOptimWrapper(optimizer=optimizer, dtype='bfloat16')
+    return OptimWrapper(optimizer=optimizer)
+
+
+def mmengine_step(model: torch.nn.Module, data: dict, device: str) -> Callable[[], None]:
+    wrapper = optim_wrapper(model, device)
+    return lambda: model.train_step(data, wrapper)
+
+
+def build_ebm(name: str, args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
+    import mmpretrain_ebm  # noqa: F401
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    cfg = energy_model_cfg(args)
+    cfg.update(EBM_VARIANTS[name])
+    model = MODELS.build(cfg).to(args.device)
+    data = dict(inputs=[clean, corrupted], data_samples=[DataSample()] * len(clean))
+    return mmengine_step(model, data, args.device)
+
+
+def build_bare(num_steps: int, args: argparse.Namespace, clean, corrupted) -> Callable:
+    """Listing 1 in plain PyTorch: the same backbone and head, AdamW, SmoothL1(beta=1)."""
+    import mmpretrain_ebm  # noqa: F401
+    import torch.nn.functional as F
+    from mmpretrain.registry import MODELS
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    cfg = energy_model_cfg(args)
+    backbone = MODELS.build(cfg['backbone']).to(args.device)
+    head = MODELS.build(cfg['head']).to(args.device)
+    backbone.train()  # mmpretrain backbones' train() returns None: no chaining
+    alpha = torch.nn.Parameter(torch.tensor(1.0, device=args.device))
+    params = [*backbone.parameters(), *head.parameters(), alpha]
+    optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
+    mean = torch.tensor(MEAN, device=args.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=args.device).view(1, 3, 1, 1)
+    images = (clean[:, [2, 1, 0]].float() - mean) / std  # BGR -> RGB, as to_rgb=True does
+    start = (corrupted[:, [2, 1, 0]].float() - mean) / std
+    autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=args.device == 'cuda')
+
+    def step() -> None:
+        corrupted_images, loss = start, 0
+        with autocast, sdpa_kernel(SDPBackend.MATH):
+            for _ in range(num_steps):
+                corrupted_images = corrupted_images.detach().requires_grad_(True)
+                energy_score = head(backbone(corrupted_images))
+                im_grad, = torch.autograd.grad(energy_score.sum(), corrupted_images,
+                                               create_graph=True)
+                corrupted_images = corrupted_images - alpha * im_grad
+                loss = loss + F.smooth_l1_loss(corrupted_images.float(), images, beta=1.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def build_mae(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    backbone = energy_model_cfg(args)['backbone']
+    if backbone['type'] != 'VisionTransformer':
+        raise SystemExit(f'mae needs a VisionTransformer backbone, got {backbone["type"]}')
+    width, _ = backbone_output(backbone, args)
+    patch = backbone.get('patch_size', 16)
+    cfg = dict(
+        type='MAE',
+        backbone=dict(type='MAEViT', arch=backbone['arch'], img_size=args.img_size,
+                      patch_size=patch, mask_ratio=0.75),
+        neck=dict(type='MAEPretrainDecoder', num_patches=(args.img_size // patch)**2,
+                  patch_size=patch, in_chans=3, embed_dim=width, decoder_embed_dim=512,
+                  decoder_depth=8, decoder_num_heads=16, mlp_ratio=4.),
+        head=dict(type='MAEPretrainHead', norm_pix=True, patch_size=patch,
+                  loss=dict(type='PixelReconstructionLoss', criterion='L2')),
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=MEAN, std=STD,
+                               to_rgb=True))
+    model = MODELS.build(cfg).to(args.device)
+    data = dict(inputs=clean, data_samples=[DataSample()] * len(clean))
+    return mmengine_step(model, data, args.device)
+
+
+def build_supervised(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    backbone = energy_model_cfg(args)['backbone']
+    width, ndim = backbone_output(backbone, args)
+    cfg = dict(type='ImageClassifier', backbone=backbone,
+               neck=dict(type='GlobalAveragePooling') if ndim == 4 else None,
+               head=dict(type='LinearClsHead', num_classes=1000, in_channels=width,
+                         loss=dict(type='CrossEntropyLoss')),
+               data_preprocessor=dict(type='ClsDataPreprocessor', mean=MEAN, std=STD,
+                                      to_rgb=True))
+    model = MODELS.build(cfg).to(args.device)
+    samples = [DataSample().set_gt_label(i % 1000) for i in range(len(clean))]
+    return mmengine_step(model, dict(inputs=clean, data_samples=samples), args.device)
+
+
+def build_variant(name: str, args: argparse.Namespace) -> Callable[[], None]:
+    clean, corrupted = photo_batch(args)
+    clean, corrupted = clean.to(args.device), corrupted.to(args.device)
+    torch.manual_seed(0)
+    if name in BARE_VARIANTS:
+        return build_bare(BARE_VARIANTS[name], args, clean, corrupted)
+    if name in EBM_VARIANTS:
+        return build_ebm(name, args, clean, corrupted)
+    if name == 'mae':
+        return build_mae(args, clean, corrupted)
+    return build_supervised(args, clean, corrupted)
+
+
+# ---------------------------------------------------------------------------- measuring
+def current_rss_mib() -> float:
+    with open('/proc/self/statm') as statm:
+        return int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+def run_variant(args: argparse.Namespace) -> None:
+    """Child process: build, warm up, time; progress and the result go to stdout."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    step = build_variant(args.run_variant, args)
+    cuda = args.device == 'cuda'
+    before = torch.cuda.memory_allocated() if cuda else current_rss_mib()
+    times = []
+    for index in range(args.warmup + args.steps):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if cuda:
+            torch.cuda.synchronize()
+        if index >= args.warmup:
+            times.append(time.perf_counter() - start)
+        print('TICK', flush=True)
+    if cuda:
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        before /= 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    median = statistics.median(times)
+    print('RESULT ' + json.dumps(dict(
+        variant=args.run_variant, seconds=median, min_seconds=min(times), times=times,
+        images_per_s=args.batch_size / median, peak_mib=peak, step_mib=peak - before)),
+        flush=True)
+
+
+def child_command(args: argparse.Namespace, variant: str) -> List[str]:
+    command = [sys.executable, __file__, '--run-variant', variant, '--img-size',
+               str(args.img_size), '--batch-size', str(args.batch_size), '--device',
+               args.device, '--steps', str(args.steps), '--warmup', str(args.warmup),
+               '--backbone', args.backbone, '--arch', args.arch]
+    if args.threads:
+        command += ['--threads', str(args.threads)]
+    return command + ([str(Path(args.config).resolve())] if args.config else [])
+
+
+def measure_all(args: argparse.Namespace) -> List[dict]:
+    from tqdm import tqdm
+    results = []
+    env = dict(os.environ, PYTHONPATH=f'{REPO}{os.pathsep}{os.environ.get("PYTHONPATH", "")}')
+    with tqdm(total=len(args.variants) * (args.warmup + args.steps), unit='step',
+              file=sys.stderr) as bar:
+        for variant in args.variants:
+            bar.set_description(variant)
+            process = subprocess.Popen(child_command(args, variant), stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+            result = None
+            for line in process.stdout:
+                if line.startswith('TICK'):
+                    bar.update(1)
+                elif line.startswith('RESULT '):
+                    result = json.loads(line[len('RESULT '):])
+            stderr = process.stderr.read()
+            if process.wait() != 0 or result is None:
+                tail = '\n'.join(stderr.strip().splitlines()[-5:])
+                bar.write(f'{variant}: failed (exit {process.returncode}):\n{tail}')
+                result = dict(variant=variant, error=tail)
+            results.append(result)
+    return results
+
+
+def format_table(results: List[dict], args: argparse.Namespace) -> str:
+    reference = next((r for r in results if r['variant'] == REFERENCE and 'error' not in r),
+                     None)
+    unit = 'MiB allocated' if args.device == 'cuda' else 'MiB RSS'
+    header = (f'{"variant":<22}{"s/step":>9}{"img/s":>8}{"x time":>8}'
+              f'{"peak":>9}{"x peak":>8}{"step":>9}{"x step":>8}')
+    lines = [header, '-' * len(header)]
+    for r in results:
+        if 'error' in r:
+            lines.append(f'{r["variant"]:<22}  failed: {r["error"].splitlines()[-1]}')
+            continue
+        ratio = (lambda key: f'{r[key] / reference[key]:.2f}') if reference else (
+            lambda key: '-')
+        lines.append(f'{r["variant"]:<22}{r["seconds"]:>9.3f}{r["images_per_s"]:>8.2f}'
+                     f'{ratio("seconds"):>8}{r["peak_mib"]:>9.0f}{ratio("peak_mib"):>8}'
+                     f'{r["step_mib"]:>9.0f}{ratio("step_mib"):>8}')
+    model = args.config or f'{args.backbone} {args.arch}'
+    lines.append(f'{model}, {args.img_size} px, batch {args.batch_size}, {args.device}'
+                 f'{" (bf16 autocast)" if args.device == "cuda" else ""}, median of '
+                 f'{args.steps} steps after {args.warmup}; memory in {unit}; ratios against '
+                 f'{REFERENCE}')
+    return '\n'.join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    if args.run_variant:
+        run_variant(args)
+        return
+    results = measure_all(args)
+    print(format_table(results, args))
+    if args.json:
+        settings = {k: v for k, v in vars(args).items() if k not in ('json', 'run_variant')}
+        args.json.write_text(json.dumps(dict(settings=settings, results=results), indent=2))
+
+
+if __name__ == '__main__':
+    main()
