@@ -11,7 +11,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
 
 import mmpretrain_ebm  # noqa: F401  (registers modules, checkpoint allow-list)
-from mmpretrain_ebm.utils import adapt_config_to_cpu_distributed
+from mmpretrain_ebm.utils import adapt_config_to_cpu_distributed, exit_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,6 +55,7 @@ def main() -> None:
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     runner.test()
+    exit_cpu_distributed(args.launcher)
 
 
 if __name__ == '__main__':

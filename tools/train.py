@@ -12,7 +12,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmpretrain_ebm  # noqa: F401  (registers modules, checkpoint allow-list)
-from mmpretrain_ebm.utils import adapt_config_to_cpu_distributed
+from mmpretrain_ebm.utils import adapt_config_to_cpu_distributed, exit_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,6 +85,7 @@ def main() -> None:
     adapt_config_to_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    exit_cpu_distributed(args.launcher)
 
 
 if __name__ == '__main__':
