@@ -1,40 +1,19 @@
 """Energy-inspired self-supervised pretraining (Wang et al., ICLR 2023), Algorithm 1."""
-from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..utils.batchnorm import frozen_batchnorm_statistics
 from ..utils.checkpointing import (DEFAULT_CHECKPOINT_BLOCKS, assert_no_reentrant_checkpointing,
                                    enable_activation_checkpointing)
 from ..utils.energy_scaler import EnergyGradScaler, fp16_autocast_active
 from ..utils.finite_difference import assert_smooth_energy
 from ..utils.restoration_step import INPUT_GRADIENT_MODES, RestorationStep, restoration_step
 from ..utils.stepwise_backward import StepwiseGradients, default_step_loss_scaler
-
-
-@contextmanager
-def frozen_batchnorm_statistics(module: nn.Module) -> Iterator[None]:
-    """Train-mode BatchNorm layers normalize with batch statistics but do not update their
-    running statistics inside this context (for forwards that only log).
-
-    Toggling ``track_running_stats`` leaves the buffers untouched: restoring them by an
-    in-place copy would bump their version and break the pending double backward, whose
-    BatchNorm nodes keep references to them.
-    """
-    toggled = [bn for bn in module.modules()
-               if isinstance(bn, _BatchNorm) and bn.training and bn.track_running_stats]
-    for bn in toggled:
-        bn.track_running_stats = False
-    try:
-        yield
-    finally:
-        for bn in toggled:
-            bn.track_running_stats = True
 
 
 @MODELS.register_module()

@@ -1,7 +1,6 @@
 """Energy head: E(x) = h(pool(psi(x))), a linear map to one output without bias (paper 2.2)."""
 from typing import Sequence, Tuple, Union
 
-import torch
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn

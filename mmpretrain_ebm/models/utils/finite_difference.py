@@ -37,11 +37,12 @@ Limits:
 """
 import math
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
+
+from .batchnorm import frozen_batchnorm_statistics
 
 EnergyFn = Callable[[Tensor], Tensor]
 
@@ -94,20 +95,6 @@ def full_precision(device_type: str) -> Iterator[None]:
     finally:
         if cuda:
             torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
-
-
-@contextmanager
-def batchnorm_statistics_frozen(module: nn.Module) -> Iterator[None]:
-    """Train-mode BatchNorm uses batch statistics without updating its running ones."""
-    toggled = [bn for bn in module.modules()
-               if isinstance(bn, _BatchNorm) and bn.training and bn.track_running_stats]
-    for bn in toggled:
-        bn.track_running_stats = False
-    try:
-        yield
-    finally:
-        for bn in toggled:
-            bn.track_running_stats = True
 
 
 class _RandomState:
@@ -164,7 +151,7 @@ class _FiniteDifferenceInputGradient(torch.autograd.Function):
             return (None, None, None, None, *grads)
         pixel_scale = max(x.float().norm().item(), math.sqrt(x.numel()))
         eps = ctx.rel_eps * pixel_scale / direction_norm
-        with ctx.random_state.replayed(), batchnorm_statistics_frozen(ctx.module):
+        with ctx.random_state.replayed(), frozen_batchnorm_statistics(ctx.module):
             _, (_, *moved_grads) = _energy_and_gradients(
                 ctx.energy_fn, x + eps * direction.to(x.dtype), used)
         moved = iter(moved_grads)
