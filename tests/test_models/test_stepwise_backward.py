@@ -9,8 +9,8 @@ import torch
 from ebm_testing import build_model, grid_mask, real_photo_batch
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
-from mmpretrain.registry import MODELS
-from test_train_tools import REPO, environment, one_step_gradients, write_config
+from test_train_tools import (REPO, environment, one_step_gradients,
+                              save_shared_initialization, write_config)
 
 
 def loss_total(losses: dict) -> torch.Tensor:
@@ -161,13 +161,8 @@ def test_two_gloo_processes_match_one_process(tmp_path, photo_crops_dir, single_
     lr = 100.0  # plain SGD: (before - after) / lr is the gradient
     fields = dict(data_root=photo_crops_dir, max_iters=2, ckpt_interval=1,
                   optimizer=f"dict(type='SGD', lr={lr}, momentum=0.0, weight_decay=0.0)")
-    cfg = Config.fromfile(write_config(tmp_path / 'init.py', batch_size=4, **fields))
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    initial = {k: v.clone() for k, v in model.state_dict().items()}
-    torch.save(dict(state_dict=initial, meta=dict()), tmp_path / 'init.pth')
-    fields['load_from'] = str(tmp_path / 'init.pth')
+    fields = save_shared_initialization(tmp_path, fields)
+    initial = torch.load(tmp_path / 'init.pth')['state_dict']
 
     single = write_config(tmp_path / 'single.py', batch_size=4, **fields)
     add_model_options(single, single_options)

@@ -66,21 +66,26 @@ def one_step_gradients(initial: dict, checkpoint: Path, lr: float) -> dict:
     return {k: (v - after[k]) / lr for k, v in initial.items() if v.is_floating_point()}
 
 
+def save_shared_initialization(tmp_path: Path, fields: dict) -> dict:
+    """Build the model of ``fields``' config once, save its weights and return ``fields``
+    with ``load_from`` set, so that every run starts from the same initialization."""
+    import mmpretrain_ebm  # noqa: F401
+    cfg = Config.fromfile(write_config(tmp_path / 'init.py', batch_size=4, **fields))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), tmp_path / 'init.pth')
+    return dict(fields, load_from=str(tmp_path / 'init.pth'))
+
+
 @pytest.mark.timeout(600)
 def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path,
                                                                        photo_crops_dir):
     lr = 100.0  # plain SGD: (before - after) / lr is the gradient, with full precision
     fields = dict(data_root=photo_crops_dir, max_iters=2, ckpt_interval=1,
                   optimizer=f"dict(type='SGD', lr={lr}, momentum=0.0, weight_decay=0.0)")
-    # one shared initialization for both runs
-    cfg = Config.fromfile(write_config(tmp_path / 'init.py', batch_size=4, **fields))
-    import mmpretrain_ebm  # noqa: F401
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    initial = {k: v.clone() for k, v in model.state_dict().items()}
-    torch.save(dict(state_dict=initial, meta=dict()), tmp_path / 'init.pth')
-    fields['load_from'] = str(tmp_path / 'init.pth')
+    fields = save_shared_initialization(tmp_path, fields)
+    initial = torch.load(tmp_path / 'init.pth')['state_dict']
 
     single = write_config(tmp_path / 'single.py', batch_size=4, **fields)
     subprocess.run([sys.executable, str(REPO / 'tools' / 'train.py'), str(single),
