@@ -12,6 +12,8 @@ from mmengine.optim import OptimWrapper
 from test_train_tools import (REPO, environment, one_step_gradients,
                               save_shared_initialization, write_config)
 
+from mmpretrain_ebm.models.utils import StepwiseGradients
+
 
 def loss_total(losses: dict) -> torch.Tensor:
     return sum(v for k, v in losses.items() if 'loss' in k)
@@ -182,3 +184,18 @@ def test_two_gloo_processes_match_one_process(tmp_path, photo_crops_dir, single_
         assert expected['alpha'].abs() > 0 and expected['head.fc.weight'].abs().sum() > 0
         for key, grad in expected.items():
             torch.testing.assert_close(actual[key], grad, rtol=rtol, atol=1e-6, msg=key)
+
+
+def test_early_gradients_become_grad_without_a_copy():
+    """The accumulated sum is handed to .grad in place: no second parameter-sized buffer."""
+    weight = torch.nn.Parameter(torch.randn(1000, dtype=torch.float64))
+    gradients = StepwiseGradients([weight])
+    gradients.backward_now((weight**2).sum())
+    storage = gradients.accumulated[0].data_ptr()
+    loss = (3 * weight).sum() + gradients.surrogate(like=torch.zeros((), dtype=torch.float64))
+    del gradients
+    (2.0 * loss).backward()
+    assert weight.grad.data_ptr() == storage
+    torch.testing.assert_close(weight.grad, 2 * (2 * weight.detach() + 3))
+    with pytest.raises(RuntimeError, match='backpropagate the loss once'):
+        loss.backward()

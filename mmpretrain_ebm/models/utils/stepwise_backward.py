@@ -33,7 +33,12 @@ def default_step_loss_scaler() -> EnergyGradScaler:
 
 
 class _InjectGradients(torch.autograd.Function):
-    """Zero scalar; its backward hands ``grad_output * accumulated`` to the parameters."""
+    """Zero scalar; its backward hands ``grad_output * accumulated`` to the parameters.
+
+    The accumulated tensors are scaled in place and handed over, not copied: with ``.grad``
+    unset (mmengine zeroes with ``set_to_none``) they become the ``.grad`` tensors, so the
+    sum costs no second parameter-sized buffer during the backward.
+    """
 
     @staticmethod
     def forward(ctx, like: Tensor, accumulated: List[Optional[Tensor]],
@@ -44,8 +49,15 @@ class _InjectGradients(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> tuple:
-        grads = [None if g is None else (g * grad_output).to(dtype)
-                 for g, dtype in zip(ctx.accumulated, ctx.dtypes)]
+        if ctx.accumulated is None:
+            raise RuntimeError('the stepwise gradients of the early restoration steps were '
+                               'already handed to a backward; backpropagate the loss once')
+        tensors = list(ctx.accumulated)
+        ctx.accumulated.clear()  # drop the owner's references: the tensors become .grad
+        ctx.accumulated = None
+        grads = tuple(None if g is None else g.mul_(grad_output).to(dtype)
+                      for g, dtype in zip(tensors, ctx.dtypes))
+        del tensors
         return (None, None, *grads)
 
 
