@@ -5,6 +5,7 @@ from .energy_scaler import EnergyGradScaler, fp16_autocast_active
 from .finite_difference import assert_smooth_energy, finite_difference_input_gradient
 from .restoration_step import (INPUT_GRADIENT_MODES, RestorationStep, exact_input_gradient,
                                restoration_step)
+from .saved_tensor_recompute import recompute_elementwise_saved_tensors
 from .stepwise_backward import StepwiseGradients
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     'assert_no_reentrant_checkpointing', 'enable_activation_checkpointing',
     'EnergyGradScaler', 'fp16_autocast_active', 'INPUT_GRADIENT_MODES', 'RestorationStep',
     'exact_input_gradient', 'restoration_step', 'assert_smooth_energy',
-    'finite_difference_input_gradient', 'StepwiseGradients'
+    'finite_difference_input_gradient', 'recompute_elementwise_saved_tensors',
+    'StepwiseGradients'
 ]

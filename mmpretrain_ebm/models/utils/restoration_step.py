@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .attention import energy_pass_attention
 from .finite_difference import finite_difference_input_gradient
+from .saved_tensor_recompute import recompute_elementwise_saved_tensors
 
 EnergyFn = Callable[[Tensor], Tensor]
 #: ``(energy_fn, x, create_graph, energy_scale) -> (energies [B], dE/dx like x)``
@@ -58,7 +59,8 @@ def restoration_step(energy_fn: EnergyFn,
                      alpha: Tensor,
                      grad_mode: str = 'exact',
                      create_graph: bool = True,
-                     energy_scale: float = 1.0) -> RestorationStep:
+                     energy_scale: float = 1.0,
+                     recompute_elementwise: bool = True) -> RestorationStep:
     """Take one energy-descent step from ``SG(x_prev)``.
 
     Args:
@@ -71,6 +73,9 @@ def restoration_step(energy_fn: EnergyFn,
         create_graph: Keep the graph of ``dE/dx`` for the second-order parameter gradient.
             Training needs ``True``; inference may use ``False`` to save memory.
         energy_scale: Multiplier for the energy before the inner gradient (fp16).
+        recompute_elementwise: With ``create_graph`` in a double-backward mode, keep cheap
+            elementwise results out of the graph and recompute them when needed
+            (bit-identical gradients, less memory; see :mod:`.saved_tensor_recompute`).
 
     Returns:
         :class:`RestorationStep` with x_n, the energies and the input gradient.
@@ -79,8 +84,11 @@ def restoration_step(energy_fn: EnergyFn,
         raise ValueError(f'grad_mode must be one of {tuple(INPUT_GRADIENT_MODES)}, '
                          f'got {grad_mode!r}')
     x = x_prev.detach().requires_grad_(True)
-    attention = energy_pass_attention() if grad_mode in DOUBLE_BACKWARD_MODES else nullcontext()
-    with torch.enable_grad(), attention:
+    double_backward = grad_mode in DOUBLE_BACKWARD_MODES
+    attention = energy_pass_attention() if double_backward else nullcontext()
+    lean_graph = recompute_elementwise_saved_tensors(
+        enabled=recompute_elementwise and double_backward and create_graph)
+    with torch.enable_grad(), attention, lean_graph:
         energy, grad = INPUT_GRADIENT_MODES[grad_mode](energy_fn, x, create_graph, energy_scale)
         x_next = x - alpha * grad
     return RestorationStep(x_next, energy, grad)
