@@ -115,14 +115,18 @@ class _RandomState:
             yield
 
 
-def _energy_and_gradients(energy_fn: EnergyFn, x: Tensor,
-                          params: Sequence[Tensor]) -> Tuple[Tensor, Tuple[Optional[Tensor], ...]]:
-    """E(x) [B] and the gradients of sum(E) w.r.t. (x, *params) by one first-order backward."""
-    x = x.detach().requires_grad_(True)
+def _energy_and_gradients(energy_fn: EnergyFn, x: Tensor, params: Sequence[Tensor],
+                          input_grad: bool = True
+                          ) -> Tuple[Tensor, Tuple[Optional[Tensor], ...]]:
+    """E(x) [B] and the gradients of sum(E) w.r.t. (x, *params) by one first-order backward;
+    with ``input_grad=False`` the first entry is ``None`` and the input-layer backward is
+    skipped (the perturbed pass needs parameter gradients only)."""
+    x = x.detach().requires_grad_(input_grad)
     with torch.enable_grad(), full_precision(x.device.type):
         energy = energy_fn(x)
-        grads = torch.autograd.grad(energy.sum(), [x, *params], allow_unused=True)
-    return energy.detach(), grads
+        grads = torch.autograd.grad(energy.sum(), [x, *params] if input_grad else list(params),
+                                    allow_unused=True)
+    return energy.detach(), (tuple(grads) if input_grad else (None, *grads))
 
 
 class _FiniteDifferenceInputGradient(torch.autograd.Function):
@@ -153,7 +157,7 @@ class _FiniteDifferenceInputGradient(torch.autograd.Function):
         eps = ctx.rel_eps * pixel_scale / direction_norm
         with ctx.random_state.replayed(), frozen_batchnorm_statistics(ctx.module):
             _, (_, *moved_grads) = _energy_and_gradients(
-                ctx.energy_fn, x + eps * direction.to(x.dtype), used)
+                ctx.energy_fn, x + eps * direction.to(x.dtype), used, input_grad=False)
         moved = iter(moved_grads)
         grads = [None if base is None else _difference(next(moved), base, eps)
                  for base in base_grads]
@@ -161,7 +165,8 @@ class _FiniteDifferenceInputGradient(torch.autograd.Function):
 
 
 def _difference(moved: Optional[Tensor], base: Tensor, eps: float) -> Tensor:
-    return torch.zeros_like(base) if moved is None else (moved - base) / eps
+    """(moved - base) / eps, in place in ``moved`` (a fresh gradient of the perturbed pass)."""
+    return torch.zeros_like(base) if moved is None else moved.sub_(base).div_(eps)
 
 
 def finite_difference_input_gradient(energy_fn: EnergyFn,
