@@ -2,10 +2,13 @@
 
     python tools/analysis/benchmark_step.py [CONFIG] [--backbone vit --arch deit-small]
         [--img-size 224] [--batch-size 8] [--device cpu|cuda] [--steps 5] [--warmup 2]
-        [--variants ...] [--json out.json]
+        [--variants ...] [--repeats 1] [--json out.json]
 
 Each variant runs in a fresh subprocess, so peaks of different variants do not mix: after
 ``--warmup`` steps, ``--steps`` timed steps (median reported, images/s = batch / median).
+``--repeats R`` runs the whole list R times, variants interleaved, and reports the median of
+all R x steps timings and of the R peaks: on a shared machine slow phases then hit every
+variant alike instead of one.
 Memory: on CPU the process's peak RSS (``peak``) and that peak minus the RSS before the first
 step (``step``: gradients, optimizer state and the step's graphs); on CUDA
 ``max_memory_allocated`` and the same difference. On CUDA every variant runs under bf16
@@ -18,8 +21,11 @@ Variants (all train with AdamW through a full optimizer step):
   ``bare-n2`` is the reference of the ratio columns.
 - ``ebm-n1``, ``ebm-n2``: :class:`EnergyRestorationAlgorithm` through ``train_step`` as the
   runner calls it (data preprocessor, loss parsing, ``OptimWrapper``), default settings
-  (exact gradient, ``stepwise_backward=True``, ``log_clean_energy=True``).
+  (exact gradient, ``stepwise_backward=True``, ``recompute_elementwise=True``,
+  ``log_clean_energy=True``).
 - ``ebm-n2-nolog``: ``log_clean_energy=False`` (its extra no-grad forward is logging only).
+- ``ebm-n2-keep``: ``recompute_elementwise=False``: the graph keeps GELU outputs and the
+  GELU/softmax backward results instead of recomputing them.
 - ``ebm-n2-whole``: ``stepwise_backward=False``: one backward of all steps, as Listing 1.
 - ``ebm-n2-ckpt``, ``ebm-n2-whole-ckpt``: ``grad_checkpoint=True`` (non-reentrant).
 - ``ebm-n2-fd``, ``ebm-n2-fd-ckpt``: ``grad_mode='finite_difference'``.
@@ -51,6 +57,7 @@ EBM_VARIANTS: Dict[str, dict] = {
     'ebm-n1': dict(num_steps=1),
     'ebm-n2': dict(num_steps=2),
     'ebm-n2-nolog': dict(num_steps=2, log_clean_energy=False),
+    'ebm-n2-keep': dict(num_steps=2, recompute_elementwise=False),
     'ebm-n2-whole': dict(num_steps=2, stepwise_backward=False),
     'ebm-n2-ckpt': dict(num_steps=2, grad_checkpoint=True),
     'ebm-n2-whole-ckpt': dict(num_steps=2, stepwise_backward=False, grad_checkpoint=True),
@@ -85,6 +92,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps first')
     parser.add_argument('--variants', nargs='+', choices=VARIANTS, metavar='VARIANT',
                         default=list(VARIANTS), help=f'any of {", ".join(VARIANTS)}')
+    parser.add_argument('--repeats', type=int, default=1,
+                        help='run every variant this many times, interleaved (default 1)')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--json', type=Path, help='also write the results to this file')
     parser.add_argument('--run-variant', help=argparse.SUPPRESS)  # child process
@@ -94,6 +103,8 @@ def parse_args() -> argparse.Namespace:
     if args.warmup < 1:
         parser.error(f'--warmup must be >= 1 (the first step allocates state), got '
                      f'{args.warmup}')
+    if args.repeats < 1:
+        parser.error(f'--repeats must be >= 1, got {args.repeats}')
     if args.batch_size < 1 or args.img_size < 32:
         parser.error('--batch-size must be >= 1 and --img-size >= 32')
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -307,29 +318,50 @@ def child_command(args: argparse.Namespace, variant: str) -> List[str]:
     return command + ([str(Path(args.config).resolve())] if args.config else [])
 
 
+def run_child(args: argparse.Namespace, variant: str, env: dict, bar) -> dict:
+    """One variant in a fresh process; its result dict (or ``error``)."""
+    process = subprocess.Popen(child_command(args, variant), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    result = None
+    for line in process.stdout:
+        if line.startswith('TICK'):
+            bar.update(1)
+        elif line.startswith('RESULT '):
+            result = json.loads(line[len('RESULT '):])
+    stderr = process.stderr.read()
+    if process.wait() != 0 or result is None:
+        tail = '\n'.join(stderr.strip().splitlines()[-5:])
+        bar.write(f'{variant}: failed (exit {process.returncode}):\n{tail}')
+        return dict(variant=variant, error=tail)
+    return result
+
+
+def combine_runs(variant: str, runs: List[dict], batch_size: int) -> dict:
+    """Median over the repeats: of all timed steps, and of the peaks."""
+    failed = [run for run in runs if 'error' in run]
+    if failed:
+        return failed[0]
+    times = [t for run in runs for t in run['times']]
+    seconds = statistics.median(times)
+    return dict(variant=variant, seconds=seconds, min_seconds=min(times), times=times,
+                images_per_s=batch_size / seconds,
+                peak_mib=statistics.median(run['peak_mib'] for run in runs),
+                step_mib=statistics.median(run['step_mib'] for run in runs),
+                peaks_mib=[run['peak_mib'] for run in runs])
+
+
 def measure_all(args: argparse.Namespace) -> List[dict]:
     from tqdm import tqdm
-    results = []
     env = dict(os.environ, PYTHONPATH=f'{REPO}{os.pathsep}{os.environ.get("PYTHONPATH", "")}')
-    with tqdm(total=len(args.variants) * (args.warmup + args.steps), unit='step',
-              file=sys.stderr) as bar:
-        for variant in args.variants:
-            bar.set_description(variant)
-            process = subprocess.Popen(child_command(args, variant), stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
-            result = None
-            for line in process.stdout:
-                if line.startswith('TICK'):
-                    bar.update(1)
-                elif line.startswith('RESULT '):
-                    result = json.loads(line[len('RESULT '):])
-            stderr = process.stderr.read()
-            if process.wait() != 0 or result is None:
-                tail = '\n'.join(stderr.strip().splitlines()[-5:])
-                bar.write(f'{variant}: failed (exit {process.returncode}):\n{tail}')
-                result = dict(variant=variant, error=tail)
-            results.append(result)
-    return results
+    runs: Dict[str, List[dict]] = {variant: [] for variant in args.variants}
+    total = args.repeats * len(args.variants) * (args.warmup + args.steps)
+    with tqdm(total=total, unit='step', file=sys.stderr) as bar:
+        for repeat in range(args.repeats):
+            for variant in args.variants:
+                bar.set_description(f'{variant} ({repeat + 1}/{args.repeats})')
+                runs[variant].append(run_child(args, variant, env, bar))
+    return [combine_runs(variant, variant_runs, args.batch_size)
+            for variant, variant_runs in runs.items()]
 
 
 def format_table(results: List[dict], args: argparse.Namespace) -> str:
@@ -351,7 +383,9 @@ def format_table(results: List[dict], args: argparse.Namespace) -> str:
     model = args.config or f'{args.backbone} {args.arch}'
     lines.append(f'{model}, {args.img_size} px, batch {args.batch_size}, {args.device}'
                  f'{" (bf16 autocast)" if args.device == "cuda" else ""}, median of '
-                 f'{args.steps} steps after {args.warmup}; memory in {unit}; ratios against '
+                 f'{args.steps} steps after {args.warmup}'
+                 f'{f" in each of {args.repeats} interleaved runs" if args.repeats > 1 else ""}'
+                 f'; memory in {unit}; ratios against '
                  f'{REFERENCE}')
     return '\n'.join(lines)
 
