@@ -90,6 +90,21 @@ def test_loss_dict_sums_to_the_mean_over_steps(photos):
         torch.testing.assert_close(losses['energy_corrupted'], model.energy(corrupted).mean())
 
 
+@pytest.mark.parametrize('setting, logged_calls', [
+    (3, [0, 3, 6]), (True, list(range(7))), (1, list(range(7))), (False, []), (0, [])])
+def test_clean_energy_is_logged_every_nth_call(photos, setting, logged_calls):
+    model = build_model('vit', num_steps=1, log_clean_energy=setting)
+    clean, corrupted = photos[:2], grid_mask(photos[:2])
+    logged = [call for call in range(7) if 'energy_clean' in model.loss([clean, corrupted])]
+    assert logged == logged_calls
+
+
+@pytest.mark.parametrize('bad', [-1, 2.5, '10', None])
+def test_bad_clean_energy_interval_is_named(bad):
+    with pytest.raises(ValueError, match=f'log_clean_energy must be .* got {bad!r}'):
+        build_model('vit', log_clean_energy=bad)
+
+
 def test_clean_energy_logging_leaves_batchnorm_statistics_alone(photos):
     model = build_model('resnet', num_steps=1)
     silent = build_model('resnet', num_steps=1, log_clean_energy=False)

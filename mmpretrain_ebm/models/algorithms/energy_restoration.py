@@ -72,8 +72,11 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
             with 0.73x the graph memory on ViT-B; see :mod:`..utils.saved_tensor_recompute`.
         energy_scaler: Keyword arguments of :class:`EnergyGradScaler`, the dynamic scale of
             the energy before the inner gradient under fp16 autocast (unused otherwise).
-        log_clean_energy: Log the mean energy of the clean batch (one extra forward without
-            gradient per iteration; BatchNorm statistics are left untouched).
+        log_clean_energy: Log ``energy_clean``, the mean energy of the clean batch, on every
+            ``log_clean_energy``-th call of :meth:`loss` (the first included); ``True`` is
+            every call, ``0``/``False`` never. It costs one forward without gradient (+8%
+            of an N = 2 step on DeiT-S), so the default 10 keeps it under 1%; BatchNorm
+            statistics are left untouched.
         data_preprocessor: Defaults to ``SelfSupDataPreprocessor``.
         init_cfg: mmengine initialization config.
     """
@@ -91,7 +94,7 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
                  stepwise_backward: bool = True,
                  recompute_elementwise: bool = True,
                  energy_scaler: Optional[dict] = None,
-                 log_clean_energy: bool = True,
+                 log_clean_energy: int = 10,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
@@ -105,6 +108,9 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
                              f'got {grad_mode!r}')
         if head is None:
             raise ValueError('EnergyRestorationAlgorithm needs a head (e.g. EnergyHead)')
+        if not isinstance(log_clean_energy, int) or log_clean_energy < 0:
+            raise ValueError('log_clean_energy must be an interval in iterations (int >= 0) '
+                             f'or a bool, got {log_clean_energy!r}')
         super().__init__(backbone=backbone, head=head, data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         assert_no_reentrant_checkpointing(self.backbone)
@@ -114,7 +120,8 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
             enable_activation_checkpointing(self.backbone, checkpoint_block_types)
         self.num_steps = num_steps
         self.grad_mode = grad_mode
-        self.log_clean_energy = log_clean_energy
+        self.clean_energy_interval = int(log_clean_energy)
+        self._loss_calls = 0
         self.criterion = MODELS.build(loss) if isinstance(loss, dict) else loss
         alpha_tensor = torch.tensor(float(alpha))
         if learnable_alpha:
@@ -232,7 +239,7 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         Returns:
             ``loss_step{n}`` (step n's criterion divided by N, so mmengine's summed ``loss``
             is the mean over steps), ``alpha``, ``energy_corrupted`` (mean E(x~0)) and,
-            if enabled, ``energy_clean`` (mean E(x)).
+            on the iterations selected by ``log_clean_energy``, ``energy_clean`` (mean E(x)).
 
         Raises:
             FloatingPointError: a non-finite energy, input gradient, step loss or alpha,
@@ -249,9 +256,10 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
                   for n, step_loss in enumerate(step_losses, start=1)}
         losses['alpha'] = self.alpha.detach().clone()
         losses['energy_corrupted'] = steps[0].energy.detach().mean()
-        if self.log_clean_energy:
+        if self.clean_energy_interval and self._loss_calls % self.clean_energy_interval == 0:
             with torch.no_grad(), frozen_batchnorm_statistics(self):
                 losses['energy_clean'] = self.energy(clean).mean()
+        self._loss_calls += 1
         return losses
 
     def _stepwise_chain(self, clean: Tensor,
