@@ -9,8 +9,10 @@ Each variant runs in a fresh subprocess, so peaks of different variants do not m
 ``--repeats R`` runs the whole list R times, variants interleaved, and reports the median of
 all R x steps timings and of the R peaks: on a shared machine slow phases then hit every
 variant alike instead of one.
-Memory: on CPU the process's peak RSS (``peak``) and that peak minus the RSS before the first
-step (``step``: gradients, optimizer state and the step's graphs); on CUDA
+Memory: on CPU the process's peak RSS (``peak``), that peak minus the RSS before the first
+step (``step``: gradients, optimizer state and the step's graphs), and ``alloc``, the most
+bytes held by live tensors during one extra profiled step (the CPU analogue of CUDA's
+``max_memory_allocated``: no libraries, no allocator slack); on CUDA
 ``max_memory_allocated`` and the same difference. On CUDA every variant runs under bf16
 autocast (``AmpOptimWrapper(dtype='bfloat16')`` for the mmengine ones).
 
@@ -45,6 +47,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
@@ -279,6 +282,22 @@ def current_rss_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
+def allocated_peak_mib(step: Callable[[], None]) -> float:
+    """CPU: the most bytes held by live tensors during one more step (parameters, optimizer
+    state, gradients, graphs), from the profiler's memory timeline; the analogue of CUDA's
+    ``max_memory_allocated``, without the libraries and allocator slack that RSS includes."""
+    import warnings
+    with torch.profiler.profile(profile_memory=True, record_shapes=True,
+                                with_stack=True) as profile:
+        step()
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter('ignore', FutureWarning)  # deprecated for CUDA snapshots
+        path = Path(folder) / 'timeline.json'
+        profile.export_memory_timeline(str(path), device='cpu')
+        _, sizes = json.loads(path.read_text())
+    return max(sum(row) for row in sizes) / 2**20
+
+
 def run_variant(args: argparse.Namespace) -> None:
     """Child process: build, warm up, time; progress and the result go to stdout."""
     if args.threads:
@@ -299,14 +318,16 @@ def run_variant(args: argparse.Namespace) -> None:
         print('TICK', flush=True)
     if cuda:
         peak = torch.cuda.max_memory_allocated() / 2**20
+        allocated = peak
         before /= 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        allocated = allocated_peak_mib(step)
     median = statistics.median(times)
     print('RESULT ' + json.dumps(dict(
         variant=args.run_variant, seconds=median, min_seconds=min(times), times=times,
-        images_per_s=args.batch_size / median, peak_mib=peak, step_mib=peak - before)),
-        flush=True)
+        images_per_s=args.batch_size / median, peak_mib=peak, step_mib=peak - before,
+        allocated_mib=allocated)), flush=True)
 
 
 def child_command(args: argparse.Namespace, variant: str) -> List[str]:
@@ -348,6 +369,7 @@ def combine_runs(variant: str, runs: List[dict], batch_size: int) -> dict:
                 images_per_s=batch_size / seconds,
                 peak_mib=statistics.median(run['peak_mib'] for run in runs),
                 step_mib=statistics.median(run['step_mib'] for run in runs),
+                allocated_mib=statistics.median(run['allocated_mib'] for run in runs),
                 peaks_mib=[run['peak_mib'] for run in runs])
 
 
@@ -368,9 +390,10 @@ def measure_all(args: argparse.Namespace) -> List[dict]:
 def format_table(results: List[dict], args: argparse.Namespace) -> str:
     reference = next((r for r in results if r['variant'] == REFERENCE and 'error' not in r),
                      None)
-    unit = 'MiB allocated' if args.device == 'cuda' else 'MiB RSS'
+    cuda = args.device == 'cuda'
     header = (f'{"variant":<22}{"s/step":>9}{"img/s":>8}{"x time":>8}'
-              f'{"peak":>9}{"x peak":>8}{"step":>9}{"x step":>8}')
+              f'{"peak":>9}{"x peak":>8}{"step":>9}{"x step":>8}'
+              + ('' if cuda else f'{"alloc":>8}{"x alloc":>8}'))
     lines = [header, '-' * len(header)]
     for r in results:
         if 'error' in r:
@@ -378,16 +401,20 @@ def format_table(results: List[dict], args: argparse.Namespace) -> str:
             continue
         ratio = (lambda key: f'{r[key] / reference[key]:.2f}') if reference else (
             lambda key: '-')
-        lines.append(f'{r["variant"]:<22}{r["seconds"]:>9.3f}{r["images_per_s"]:>8.2f}'
-                     f'{ratio("seconds"):>8}{r["peak_mib"]:>9.0f}{ratio("peak_mib"):>8}'
-                     f'{r["step_mib"]:>9.0f}{ratio("step_mib"):>8}')
+        line = (f'{r["variant"]:<22}{r["seconds"]:>9.3f}{r["images_per_s"]:>8.2f}'
+                f'{ratio("seconds"):>8}{r["peak_mib"]:>9.0f}{ratio("peak_mib"):>8}'
+                f'{r["step_mib"]:>9.0f}{ratio("step_mib"):>8}')
+        if not cuda:
+            line += f'{r["allocated_mib"]:>8.0f}{ratio("allocated_mib"):>8}'
+        lines.append(line)
     model = args.config or f'{args.backbone} {args.arch}'
+    memory = ('MiB allocated' if cuda else
+              'MiB: peak/step = RSS, alloc = live tensors (profiled step)')
     lines.append(f'{model}, {args.img_size} px, batch {args.batch_size}, {args.device}'
-                 f'{" (bf16 autocast)" if args.device == "cuda" else ""}, median of '
+                 f'{" (bf16 autocast)" if cuda else ""}, median of '
                  f'{args.steps} steps after {args.warmup}'
                  f'{f" in each of {args.repeats} interleaved runs" if args.repeats > 1 else ""}'
-                 f'; memory in {unit}; ratios against '
-                 f'{REFERENCE}')
+                 f'; memory in {memory}; ratios against {REFERENCE}')
     return '\n'.join(lines)
 
 
