@@ -9,7 +9,7 @@ from ebm_testing import TINY_BACKBONES, build_model, grid_mask, real_photo_batch
 from mmpretrain_ebm.models import EnergyRestorationAlgorithm
 
 from mmpretrain_ebm.models.utils.saved_tensor_recompute import (
-    _pack, _Recipe, _unpack, recompute_elementwise_saved_tensors)
+    _Kept, _pack, _Recipe, _unpack, recompute_elementwise_saved_tensors)
 
 
 def problem(backbone: str, **kwargs):
@@ -98,8 +98,9 @@ def test_other_tensors_are_kept_detached():
     assert not strided.is_contiguous()
     for saved in (z, z * 2, torch.tanh(z), strided):
         packed = _pack(saved)
-        assert isinstance(packed, torch.Tensor) and packed.grad_fn is None
-        assert packed.data_ptr() == saved.data_ptr() and packed._version == saved._version
+        assert isinstance(packed, _Kept) and packed.tensor.grad_fn is None
+        assert packed.tensor.data_ptr() == saved.data_ptr()
+        assert torch.equal(_unpack(packed), saved)
 
 
 def test_a_graph_dropped_without_backward_is_freed():
@@ -111,6 +112,17 @@ def test_a_graph_dropped_without_backward_is_freed():
         assert chain[-1].x.requires_grad
         del chain
     assert sum(event.self_cpu_memory_usage for event in prof.events()) == 0
+
+
+def test_in_place_change_of_a_kept_tensor_is_an_error():
+    """Autograd does not check hooked tensors itself: the hooks must."""
+    z = torch.randn(4, 6, requires_grad=True)
+    with recompute_elementwise_saved_tensors():
+        product = torch.tanh(z * 1.0) * z  # saves tanh(z) and z
+    with torch.no_grad():
+        z.mul_(2.0)
+    with pytest.raises(RuntimeError, match='modified by an in-place operation'):
+        product.sum().backward()
 
 
 def test_in_place_change_of_an_input_is_an_error():

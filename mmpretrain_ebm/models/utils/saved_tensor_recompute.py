@@ -57,6 +57,12 @@ RECOMPUTABLE_OPS = {
 }
 
 
+class _Kept(NamedTuple):
+    """A saved tensor kept as is (detached) and its version when saved."""
+    tensor: Tensor
+    version: int
+
+
 class _Recipe(NamedTuple):
     """How to rebuild a saved tensor: ``op(*inputs)`` is its base, then its view."""
     op: Callable[..., Tensor]
@@ -72,27 +78,37 @@ def _pack(tensor: Tensor):
     Everything stored is ``detach()``-ed (same storage and version counter, no ``grad_fn``):
     a tensor kept with its ``grad_fn`` by the node that produced it would be a reference
     cycle through C++ that Python's collector cannot break, and a graph dropped without
-    backward would leak.
+    backward would leak. Autograd skips its in-place-modification check for hooked tensors,
+    so the versions are recorded here and checked on unpack.
     """
     base = tensor._base if tensor._base is not None else tensor
     node = base.grad_fn
     recipe_of = RECOMPUTABLE_OPS.get(type(node).__name__) if node is not None else None
     if recipe_of is None or not base.is_contiguous() or base.storage_offset() != 0:
-        return tensor.detach()
+        return _Kept(tensor.detach(), tensor._version)
     inputs, op = recipe_of(node)
     if any(t.dtype != base.dtype or t.device != base.device for t in inputs):
-        return tensor.detach()  # mixed dtypes (e.g. half-to-float softmax)
+        return _Kept(tensor.detach(), tensor._version)  # e.g. half-to-float softmax
     inputs = tuple(t.detach() for t in inputs)
     return _Recipe(op, inputs, tuple(t._version for t in inputs), (base.shape, base.dtype),
                    (tensor.shape, tensor.stride(), tensor.storage_offset()))
 
 
+_MODIFIED = ('{what} was modified by an in-place operation after autograd saved it (version '
+             '{now}, saved at {saved}); its gradient would be wrong')
+
+
 def _unpack(packed):
-    if not isinstance(packed, _Recipe):
-        return packed
-    if tuple(t._version for t in packed.inputs) != packed.versions:
-        raise RuntimeError('an input of a recomputable saved tensor was modified in place '
-                           'after it was saved; its recomputation would differ')
+    if isinstance(packed, _Kept):
+        if packed.tensor._version != packed.version:
+            raise RuntimeError(_MODIFIED.format(what='a tensor needed for the gradient',
+                                                now=packed.tensor._version,
+                                                saved=packed.version))
+        return packed.tensor
+    versions = tuple(t._version for t in packed.inputs)
+    if versions != packed.versions:
+        raise RuntimeError(_MODIFIED.format(what='an input of a recomputable saved tensor',
+                                            now=versions, saved=packed.versions))
     device_type = packed.inputs[0].device.type
     with torch.no_grad(), torch.autocast(device_type, enabled=False):
         base = packed.op(*packed.inputs)
