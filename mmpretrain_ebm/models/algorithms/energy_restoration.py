@@ -53,7 +53,7 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         grad_mode: How dE/dx and its parameter gradient are computed: ``'exact'`` (double
             backward, the paper's) or ``'finite_difference'`` (the second-order term
             estimated from two first-order passes, in float32 even under AMP: about 5e-3
-            relative gradient error; on CPU 1.2x faster and 0.45x the step memory of
+            relative gradient error; on CPU 1.2x faster and 0.67x the live tensor memory of
             ``'exact'``; fused attention allowed; smooth energies only, see
             :mod:`..utils.finite_difference`).
         grad_checkpoint: Non-reentrant activation checkpointing of the backbone's blocks,
@@ -62,9 +62,9 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         checkpoint_block_types: Class names of the blocks to checkpoint.
         stepwise_backward: Take each step's parameter gradients as soon as its loss exists
             and carry them into mmengine's single backward, so only one step's
-            double-backward graph is alive: the same gradients with 0.62x the step memory
-            of ``False`` (Listing 1's one backward of all steps) at N = 2, at no measurable
-            cost in time (DeiT-S, ``tools/analysis/benchmark_step.py``); see
+            double-backward graph is alive: the same gradients with 0.64x the live tensor
+            memory of ``False`` (Listing 1's one backward of all steps) at N = 2, within a
+            few percent of its time (DeiT-S, ``tools/analysis/benchmark_step.py``); see
             :mod:`..utils.stepwise_backward`.
         recompute_elementwise: In the exact mode, keep the outputs of GELU and of the
             GELU and softmax backward out of the double-backward graph and recompute them
