@@ -16,31 +16,9 @@ bytes held by live tensors during one extra profiled step (the CPU analogue of C
 ``max_memory_allocated`` and the same difference. On CUDA every variant runs under bf16
 autocast (``AmpOptimWrapper(dtype='bfloat16')`` for the mmengine ones).
 
-Variants (all train with AdamW through a full optimizer step):
-
-- ``bare-n1``, ``bare-n2``: the paper's Listing 1 written here in plain PyTorch on the same
-  backbone and head (math attention, the only backend with a double backward), no mmengine.
-  ``bare-n2`` is the reference of the ratio columns.
-- ``ebm-n1``, ``ebm-n2``: :class:`EnergyRestorationAlgorithm` through ``train_step`` as the
-  runner calls it (data preprocessor, loss parsing, ``OptimWrapper``), default settings
-  (exact gradient, ``stepwise_backward=True``, ``recompute_elementwise=True``,
-  ``log_clean_energy=10``: the timed steps are not among the logging ones).
-- ``ebm-n2-log1``: ``log_clean_energy=True``: the clean-energy forward on every step; the
-  default pays a tenth of the difference to ``ebm-n2`` on average.
-- ``ebm-n2-keep``: ``recompute_elementwise=False``: the graph keeps GELU outputs and the
-  GELU/softmax backward results instead of recomputing them.
-- ``ebm-n2-whole``: ``stepwise_backward=False``: one backward of all steps, as Listing 1.
-- ``ebm-n2-ckpt``, ``ebm-n2-whole-ckpt``: ``grad_checkpoint=True`` (non-reentrant).
-- ``ebm-n2-fd``, ``ebm-n2-fd-ckpt``: ``grad_mode='finite_difference'``.
-- ``mae``: MMPretrain's MAE on the same ViT (decoder 512-d, 8 blocks, mask ratio 0.75).
-- ``supervised``: MMPretrain's ``ImageClassifier``, same backbone, linear 1000-class head.
-
-Without CONFIG the model is the energy model of ``--backbone``/``--arch`` (a ViT pools its
-patch tokens after the final LayerNorm, as the repository's configs do). With CONFIG its
-``model`` is used and ``--backbone``/``--arch`` are ignored.
+Variants: see :mod:`step_variants` (``--variants`` lists them).
 """
 import argparse
-import copy
 import json
 import os
 import resource
@@ -50,36 +28,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List
 
-import numpy as np
 import torch
+from step_variants import BACKBONES, VARIANTS, build_variant
 
 REPO = Path(__file__).resolve().parents[2]
 
-EBM_VARIANTS: Dict[str, dict] = {
-    'ebm-n1': dict(num_steps=1),
-    'ebm-n2': dict(num_steps=2),
-    'ebm-n2-log1': dict(num_steps=2, log_clean_energy=True),
-    'ebm-n2-keep': dict(num_steps=2, recompute_elementwise=False),
-    'ebm-n2-whole': dict(num_steps=2, stepwise_backward=False),
-    'ebm-n2-ckpt': dict(num_steps=2, grad_checkpoint=True),
-    'ebm-n2-whole-ckpt': dict(num_steps=2, stepwise_backward=False, grad_checkpoint=True),
-    'ebm-n2-fd': dict(num_steps=2, grad_mode='finite_difference'),
-    'ebm-n2-fd-ckpt': dict(num_steps=2, grad_mode='finite_difference', grad_checkpoint=True),
-}
-BARE_VARIANTS = {'bare-n1': 1, 'bare-n2': 2}
-VARIANTS = (*BARE_VARIANTS, *EBM_VARIANTS, 'mae', 'supervised')
 REFERENCE = 'bare-n2'
-
-MEAN = [123.675, 116.28, 103.53]
-STD = [58.395, 57.12, 57.375]
-BACKBONES = {
-    'vit': lambda arch, size: dict(type='VisionTransformer', arch=arch, img_size=size,
-                                   patch_size=16, out_type='avg_featmap', final_norm=False),
-    'convnext': lambda arch, size: dict(type='ConvNeXt', arch=arch),
-    'swin': lambda arch, size: dict(type='SwinTransformer', arch=arch, img_size=size),
-}
 
 
 def parse_args() -> argparse.Namespace:
@@ -116,164 +72,6 @@ def parse_args() -> argparse.Namespace:
     if args.config and not Path(args.config).is_file():
         parser.error(f'no such config: {args.config}')
     return args
-
-
-# ---------------------------------------------------------------------------- models
-def energy_model_cfg(args: argparse.Namespace) -> dict:
-    """The energy-model config (``type='EnergyRestorationAlgorithm'``)."""
-    if args.config:
-        from mmengine.config import Config
-        cfg = Config.fromfile(args.config).model.to_dict()
-        if cfg.get('type') != 'EnergyRestorationAlgorithm':
-            raise SystemExit(f'{args.config}: model.type is {cfg.get("type")!r}, expected '
-                             "'EnergyRestorationAlgorithm'")
-        return cfg
-    backbone = BACKBONES[args.backbone](args.arch, args.img_size)
-    return dict(type='EnergyRestorationAlgorithm', backbone=backbone,
-                head=dict(type='EnergyHead', in_channels=backbone_output(backbone, args)[0]),
-                data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=MEAN, std=STD,
-                                       to_rgb=True))
-
-
-def backbone_output(backbone_cfg: dict, args: argparse.Namespace) -> Tuple[int, int]:
-    """(width, ndim) of the backbone's last output, from a forward of one image."""
-    from mmpretrain.registry import MODELS
-    backbone = MODELS.build(copy.deepcopy(backbone_cfg))
-    with torch.no_grad():
-        out = backbone(torch.zeros(1, 3, args.img_size, args.img_size))[-1]
-    return (out.shape[1] if out.dim() == 4 else out.shape[-1]), out.dim()
-
-
-def photo_batch(args: argparse.Namespace) -> Tuple[torch.Tensor, torch.Tensor]:
-    """BGR batches as the dataloader delivers them: clean (uint8) and grid-masked (float32;
-    16 px cells, half of them, filled with the mean, i.e. 0 after normalization)."""
-    import cv2
-    from skimage import data as skdata
-    photos = [skdata.astronaut(), skdata.coffee(), skdata.chelsea(), skdata.rocket()]
-    size = args.img_size
-    clean = np.stack([cv2.resize(photos[i % 4], (size, size), interpolation=cv2.INTER_AREA)
-                      for i in range(args.batch_size)])[..., ::-1]  # RGB -> BGR
-    rng = np.random.default_rng(0)
-    cells = rng.random((args.batch_size, -(-size // 16), -(-size // 16))) < 0.5
-    mask = cells.repeat(16, 1).repeat(16, 2)[:, :size, :size]
-    corrupted = clean.astype(np.float32)
-    corrupted[mask] = MEAN[::-1]
-    to_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2)  # noqa
-    return to_tensor(clean), to_tensor(corrupted)
-
-
-def optim_wrapper(model: torch.nn.Module, device: str):
-    from mmengine.optim import AmpOptimWrapper, OptimWrapper
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95),
-                                  weight_decay=0.05)
-    if device == 'cuda':
-        return AmpOptimWrapper(optimizer=optimizer, dtype='bfloat16')
-    return OptimWrapper(optimizer=optimizer)
-
-
-def mmengine_step(model: torch.nn.Module, data: dict, device: str) -> Callable[[], None]:
-    wrapper = optim_wrapper(model, device)
-    return lambda: model.train_step(data, wrapper)
-
-
-def build_ebm(name: str, args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
-    import mmpretrain_ebm  # noqa: F401
-    from mmpretrain.registry import MODELS
-    from mmpretrain.structures import DataSample
-    cfg = energy_model_cfg(args)
-    cfg.update(EBM_VARIANTS[name])
-    model = MODELS.build(cfg).to(args.device)
-    data = dict(inputs=[clean, corrupted], data_samples=[DataSample()] * len(clean))
-    return mmengine_step(model, data, args.device)
-
-
-def build_bare(num_steps: int, args: argparse.Namespace, clean, corrupted) -> Callable:
-    """Listing 1 in plain PyTorch: the same backbone and head, AdamW, SmoothL1(beta=1)."""
-    import mmpretrain_ebm  # noqa: F401
-    import torch.nn.functional as F
-    from mmpretrain.registry import MODELS
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    cfg = energy_model_cfg(args)
-    backbone = MODELS.build(cfg['backbone']).to(args.device)
-    head = MODELS.build(cfg['head']).to(args.device)
-    backbone.train()  # mmpretrain backbones' train() returns None: no chaining
-    alpha = torch.nn.Parameter(torch.tensor(1.0, device=args.device))
-    params = [*backbone.parameters(), *head.parameters(), alpha]
-    optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
-    mean = torch.tensor(MEAN, device=args.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=args.device).view(1, 3, 1, 1)
-    images = (clean[:, [2, 1, 0]].float() - mean) / std  # BGR -> RGB, as to_rgb=True does
-    start = (corrupted[:, [2, 1, 0]].float() - mean) / std
-    autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=args.device == 'cuda')
-
-    def step() -> None:
-        corrupted_images, loss = start, 0
-        with autocast, sdpa_kernel(SDPBackend.MATH):
-            for _ in range(num_steps):
-                corrupted_images = corrupted_images.detach().requires_grad_(True)
-                energy_score = head(backbone(corrupted_images))
-                im_grad, = torch.autograd.grad(energy_score.sum(), corrupted_images,
-                                               create_graph=True)
-                corrupted_images = corrupted_images - alpha * im_grad
-                loss = loss + F.smooth_l1_loss(corrupted_images.float(), images, beta=1.0)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
-
-
-def build_mae(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
-    from mmpretrain.registry import MODELS
-    from mmpretrain.structures import DataSample
-    backbone = energy_model_cfg(args)['backbone']
-    if backbone['type'] != 'VisionTransformer':
-        raise SystemExit(f'mae needs a VisionTransformer backbone, got {backbone["type"]}')
-    width, _ = backbone_output(backbone, args)
-    patch = backbone.get('patch_size', 16)
-    cfg = dict(
-        type='MAE',
-        backbone=dict(type='MAEViT', arch=backbone['arch'], img_size=args.img_size,
-                      patch_size=patch, mask_ratio=0.75),
-        neck=dict(type='MAEPretrainDecoder', num_patches=(args.img_size // patch)**2,
-                  patch_size=patch, in_chans=3, embed_dim=width, decoder_embed_dim=512,
-                  decoder_depth=8, decoder_num_heads=16, mlp_ratio=4.),
-        head=dict(type='MAEPretrainHead', norm_pix=True, patch_size=patch,
-                  loss=dict(type='PixelReconstructionLoss', criterion='L2')),
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=MEAN, std=STD,
-                               to_rgb=True))
-    model = MODELS.build(cfg).to(args.device)
-    data = dict(inputs=clean, data_samples=[DataSample()] * len(clean))
-    return mmengine_step(model, data, args.device)
-
-
-def build_supervised(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
-    from mmpretrain.registry import MODELS
-    from mmpretrain.structures import DataSample
-    backbone = energy_model_cfg(args)['backbone']
-    width, ndim = backbone_output(backbone, args)
-    cfg = dict(type='ImageClassifier', backbone=backbone,
-               neck=dict(type='GlobalAveragePooling') if ndim == 4 else None,
-               head=dict(type='LinearClsHead', num_classes=1000, in_channels=width,
-                         loss=dict(type='CrossEntropyLoss')),
-               data_preprocessor=dict(type='ClsDataPreprocessor', mean=MEAN, std=STD,
-                                      to_rgb=True))
-    model = MODELS.build(cfg).to(args.device)
-    samples = [DataSample().set_gt_label(i % 1000) for i in range(len(clean))]
-    return mmengine_step(model, dict(inputs=clean, data_samples=samples), args.device)
-
-
-def build_variant(name: str, args: argparse.Namespace) -> Callable[[], None]:
-    clean, corrupted = photo_batch(args)
-    clean, corrupted = clean.to(args.device), corrupted.to(args.device)
-    torch.manual_seed(0)
-    if name in BARE_VARIANTS:
-        return build_bare(BARE_VARIANTS[name], args, clean, corrupted)
-    if name in EBM_VARIANTS:
-        return build_ebm(name, args, clean, corrupted)
-    if name == 'mae':
-        return build_mae(args, clean, corrupted)
-    return build_supervised(args, clean, corrupted)
 
 
 # ---------------------------------------------------------------------------- measuring
