@@ -133,4 +133,3 @@ def recompute_elementwise_saved_tensors(enabled: bool = True) -> Iterator[None]:
         return
     with torch.autograd.graph.saved_tensors_hooks(_pack, _unpack):
         yield
-
