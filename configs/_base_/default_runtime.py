@@ -19,10 +19,9 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
-# Add dict(type='TensorboardVisBackend') to also write TensorBoard event files (images,
-# losses, alpha, restoration PSNR); needs `pip install tensorboard`.
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+# Append dict(type='TensorboardVisBackend') to visualizer.vis_backends to also write
+# TensorBoard event files (images, losses, alpha, restoration PSNR; needs tensorboard).
+visualizer = dict(type='UniversalVisualizer', vis_backends=[dict(type='LocalVisBackend')])
 
 log_level = 'INFO'
 load_from = None

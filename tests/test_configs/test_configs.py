@@ -194,3 +194,15 @@ def test_short_path_is_the_vit_b_mixed_recipe():
     assert short.to_dict() == full.to_dict()
     assert short.train_dataloader.batch_size == 256
     assert short.model.backbone.arch == 'base'
+
+
+@pytest.mark.parametrize('path', LEAF_CONFIGS, ids=ids(LEAF_CONFIGS))
+def test_tensorboard_as_the_readme_says_reaches_the_visualizer(path):
+    """The README's TensorBoard instruction (``visualizer.vis_backends``) takes effect, and no
+    top-level ``vis_backends`` variable invites an override that the visualizer never sees."""
+    cfg = load(path)
+    assert 'vis_backends' not in cfg
+    backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
+    cfg.merge_from_dict({'visualizer.vis_backends': backends})
+    assert [b['type'] for b in cfg.visualizer.vis_backends] == [
+        'LocalVisBackend', 'TensorboardVisBackend']
