@@ -104,15 +104,17 @@ def build_chain_pipeline(corruption: dict, img_size: int) -> Compose:
 
 @contextmanager
 def seeded_rng(seed: int) -> Iterator[None]:
-    """Seed Python, NumPy and torch (CPU) RNGs inside, and restore their states on exit.
+    """Seed Python, NumPy and torch's CPU generator inside, and restore their states on exit.
 
     The corrupted images are then the same at every call, and the caller's (the training
-    run's) random streams are left as they were.
+    run's) random streams are left as they were. CUDA generators are not touched (the
+    corruptions draw on the CPU): ``torch.manual_seed`` would reseed every GPU's generator,
+    or queue that reseeding until CUDA starts, beyond the reach of the restore.
     """
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)
     try:
         yield
     finally:

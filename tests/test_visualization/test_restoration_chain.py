@@ -99,6 +99,16 @@ def test_corrupted_batch_is_fixed_and_leaves_the_global_rngs_alone(model, image_
     assert (first == 0).all(dim=1).float().mean().item() == pytest.approx(0.5, abs=0.01)
 
 
+def test_corrupted_batch_never_reseeds_cuda_generators(model, image_paths, monkeypatch):
+    """The restore covers the CPU streams only, so CUDA's must not be seeded at all (a
+    training run's dropout and drop path draw from them)."""
+    reseeded = []
+    monkeypatch.setattr(torch.cuda, 'manual_seed_all', reseeded.append)
+    monkeypatch.setattr(torch.cuda, 'manual_seed', reseeded.append)
+    load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor, seed=3)
+    assert reseeded == []
+
+
 def test_chain_holds_corrupted_steps_and_clean_and_keeps_train_mode(model, image_paths):
     clean, corrupted, name = load_corrupted_batch(image_paths, GRID, IMG,
                                                   model.data_preprocessor)
