@@ -112,10 +112,13 @@ def test_random_box_per_box_unit_divides_by_the_number_of_boxes():
         assert 0.2 * 0.95 < whole.sample_mask(100, 100).mean() <= 0.8 * 1.05
 
 
-def test_random_box_huge_boxes_are_cut_to_the_image():
-    transform = TRANSFORMS.build(dict(type='RandomBoxMaskCorruption', num_boxes=3,
-                                      size_range=(5.0, 9.0)))
-    assert transform.sample_mask(40, 30).all()
+def test_random_box_sides_longer_than_the_image_are_cut_to_it():
+    # area 40*30, aspect 4: 69 x 17 px, cut to the image's 40 rows
+    transform = TRANSFORMS.build(dict(type='RandomBoxMaskCorruption', num_boxes=1,
+                                      size_range=(1.0, 1.0), aspect_ratio_range=(4.0, 4.0)))
+    mask = transform.sample_mask(40, 30)
+    columns = mask.any(axis=0)
+    assert columns.sum() == 17 and mask[:, columns].all()
 
 
 @pytest.mark.parametrize('kwargs, match', [
@@ -128,6 +131,10 @@ def test_random_box_huge_boxes_are_cut_to_the_image():
     (dict(num_boxes=5, size_range=(0.0, 0.1)), r'size_range must satisfy.*\(0.0, 0.1\)'),
     (dict(num_boxes=5, size_range=0.1), r'size_range must be a pair.*0.1'),
     (dict(num_boxes=5, size_range=(0.1, 0.2), size_unit='pixels'), "size_unit.*'pixels'"),
+    (dict(num_boxes=3, size_range=(0.5, 2.0)),
+     r"size_range \(0.5, 2.0\) in unit 'image_area' allows boxes larger than the image"),
+    (dict(num_boxes=3, size_range=(1.0, 3.5), size_unit='image_area_per_box'),
+     r'largest normalized size is 3\b'),
     (dict(preset='large', aspect_ratio_range=(2.0, 1.0)), r'aspect_ratio_range.*\(2.0, 1.0\)'),
 ])
 def test_random_box_bad_parameters(kwargs, match):

@@ -20,7 +20,8 @@ def draw_names(transform, draws: int, seed: int = 0) -> list:
     return [transform(dict(img=img))['corruption'] for _ in range(draws)]
 
 
-@pytest.mark.parametrize('weights', [None, [1, 2, 3, 4], [0.5, 0, 0.25, 0.25]])
+@pytest.mark.parametrize('weights', [None, [1, 2, 3, 4], [0.5, 0, 0.25, 0.25],
+                                     np.array([1, 2, 3, 4])])
 def test_choice_frequencies_within_three_sigma(weights):
     transform = TRANSFORMS.build(dict(type='MixedCorruption', corruptions=CHOICES,
                                       weights=weights))
@@ -71,6 +72,10 @@ def test_accepts_built_corruptions():
     (dict(corruptions=CHOICES, weights=[1, -1, 1, 1]), r'non-negative.*-1.0'),
     (dict(corruptions=CHOICES, weights=[0, 0, 0, 0]), 'not all zero'),
     (dict(corruptions=CHOICES, weights=[1, float('nan'), 1, 1]), 'finite'),
+    (dict(corruptions=CHOICES, weights='1234'), r"list of numbers.*'1234'"),
+    (dict(corruptions=CHOICES, weights=1), 'list of numbers.*got 1'),
+    (dict(corruptions=CHOICES, weights=[1, '2', 1, 1]), r"numbers, got \[1, '2', 1, 1\]"),
+    (dict(corruptions=CHOICES, weights=[1, True, 1, 1]), 'numbers, got'),
     (dict(corruptions=[CHOICES[0], dict(CHOICES[1], mean=(0, 0, 0))]),
      r'must share mean: .*\(0.0, 0.0, 0.0\)'),
     (dict(corruptions=[CHOICES[0], dict(CHOICES[1], channel_order='rgb')]),

@@ -169,6 +169,13 @@ class RandomBoxMaskCorruption(BaseCorruption):
         self.num_boxes = _check_positive_int(explicit['num_boxes'], 'num_boxes')
         self.size_range = _check_range(explicit['size_range'], 'size_range')
         self.size_unit = size_unit
+        largest = 1.0 if size_unit == 'image_area' else float(self.num_boxes)
+        if self.size_range[1] > largest:
+            raise ValueError(
+                f'size_range {tuple(self.size_range)} in unit {size_unit!r} allows boxes larger '
+                f'than the image (the largest normalized size is {largest:g}): every such box '
+                "masks the whole image. Lower the sizes, or use size_unit='image_area_per_box' "
+                'for sizes relative to 1/num_boxes of the image.')
         self.aspect_ratio_range = _check_range(aspect_ratio_range, 'aspect_ratio_range')
 
     def corrupt(self, img: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 """A per-image random choice among corruptions (the paper's *Mixed*, Sec. 3.2, Table 3)."""
 import math
+import numbers
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -56,7 +57,7 @@ class MixedCorruption(BaseTransform):
         self._check_shared_normalization()
         if weights is None:
             weights = [1.0] * len(self.corruptions)
-        weights = [float(w) for w in weights]
+        weights = self._parse_weights(weights)
         if len(weights) != len(self.corruptions):
             raise ValueError(f'weights must have one entry per corruption '
                              f'({len(self.corruptions)}), got {len(weights)}: {weights}')
@@ -65,6 +66,18 @@ class MixedCorruption(BaseTransform):
                              f'got {weights}')
         self.weights = weights
         self.probabilities = np.asarray(weights) / sum(weights)
+
+    @staticmethod
+    def _parse_weights(weights: Sequence[float]) -> List[float]:
+        """``weights`` as floats; a string, a scalar or non-numbers are refused by name."""
+        if isinstance(weights, np.ndarray):
+            weights = weights.tolist()
+        if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
+            raise ValueError(f'weights must be a list of numbers, one per corruption, or None, '
+                             f'got {weights!r}')
+        if any(isinstance(w, bool) or not isinstance(w, numbers.Real) for w in weights):
+            raise ValueError(f'weights must be numbers, got {weights!r}')
+        return [float(w) for w in weights]
 
     def _check_shared_normalization(self) -> None:
         first = self.corruptions[0]
