@@ -106,10 +106,19 @@ def test_two_hooks_watch_training_and_given_images(photo_crops_dir, tmp_path):
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(interval=0), 'interval must be a positive int, got 0'),
-    (dict(num_images=2.5), 'num_images must be a positive int, got 2.5'),
-    (dict(img_size=-1), 'img_size must be a positive int or None, got -1'),
-    (dict(corruptions=[]), 'non-empty list of corruption configs'),
+    (dict(interval=0), 'interval must be an int >= 1, got 0'),
+    (dict(num_images=2.5), 'num_images must be an int >= 1, got 2.5'),
+    (dict(img_size=-1), 'img_size must be an int >= 1 or None, got -1'),
+    (dict(img_size=True), 'img_size must be an int >= 1 or None, got True'),
+    (dict(seed=-3), 'seed must be an int >= 0, got -3'),
+    (dict(seed='0'), "seed must be an int >= 0, got '0'"),
+    (dict(corruptions=[]), 'non-empty list of corruption config dicts, got'),
+    (dict(corruptions=dict(type='GridMaskCorruption', cell_size=16)),
+     r"list of corruption config dicts, got \{'type': 'GridMaskCorruption'"),
+    (dict(dataset='data/val'), "dataset must be a dataset config dict or None, got 'data/val'"),
+    (dict(name=''), "name must be a non-empty string.*got ''"),
+    (dict(name='a/b'), "without path separators.*got 'a/b'"),
+    (dict(curves=1), 'curves must be True or False, got 1'),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):

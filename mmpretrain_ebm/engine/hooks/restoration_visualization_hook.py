@@ -18,6 +18,13 @@ CURVE_PREFIX = 'loss_step'
 CURVES_FILE = 'training_curves.png'
 
 
+def _check_int(value, what: str, low: int, none_allowed: bool = False) -> None:
+    """Refuse anything but an int >= ``low`` (bools included), naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        allowed = f'an int >= {low}' + (' or None' if none_allowed else '')
+        raise ValueError(f'{what} must be {allowed}, got {value!r}')
+
+
 @HOOKS.register_module()
 class RestorationVisualizationHook(Hook):
     """Every ``interval`` training iterations, restore a fixed batch and draw the chains.
@@ -64,15 +71,23 @@ class RestorationVisualizationHook(Hook):
                  seed: int = 0,
                  name: str = 'restoration',
                  curves: bool = True) -> None:
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-            raise ValueError(f'interval must be a positive int, got {interval!r}')
-        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-            raise ValueError(f'num_images must be a positive int, got {num_images!r}')
-        if img_size is not None and (not isinstance(img_size, int) or img_size < 1):
-            raise ValueError(f'img_size must be a positive int or None, got {img_size!r}')
-        if corruptions is not None and not corruptions:
-            raise ValueError('corruptions must be None (use the training pipeline\'s) or a '
-                             'non-empty list of corruption configs')
+        _check_int(interval, 'interval', low=1)
+        _check_int(num_images, 'num_images', low=1)
+        if img_size is not None:
+            _check_int(img_size, 'img_size', low=1, none_allowed=True)
+        _check_int(seed, 'seed', low=0)
+        if corruptions is not None and (not isinstance(corruptions, (list, tuple))
+                                        or not corruptions
+                                        or not all(isinstance(c, dict) for c in corruptions)):
+            raise ValueError("corruptions must be None (use the training pipeline's) or a "
+                             f'non-empty list of corruption config dicts, got {corruptions!r}')
+        if dataset is not None and not isinstance(dataset, dict):
+            raise ValueError(f'dataset must be a dataset config dict or None, got {dataset!r}')
+        if not isinstance(name, str) or not name or '/' in name or '\\' in name:
+            raise ValueError('name must be a non-empty string without path separators (it '
+                             f'names the PNG in the work directory), got {name!r}')
+        if not isinstance(curves, bool):
+            raise ValueError(f'curves must be True or False, got {curves!r}')
         self.interval = interval
         self.num_images = num_images
         self.dataset_cfg = dataset
