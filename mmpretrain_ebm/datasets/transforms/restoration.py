@@ -52,8 +52,8 @@ class SuperResolutionCorruption(BaseCorruption):
     only a 4x4 neighbourhood of each block when shrinking (15/16 of the pixels ignored at
     16x), which aliases instead of losing detail. The output is float32, not re-quantized.
 
-    Sides that are not multiples of ``scale`` are allowed (the paper's *SR 24x* on 224-px
-    crops): the last block row/column is partial and gets the bicubic value of that partial
+    Sides that are not multiples of ``scale`` are allowed (e.g. 24 on 224-px crops, as
+    Table 2's "SR 24x" row reads in our copy): the last block row/column is partial and gets the bicubic value of that partial
     block, so the output stays aligned pixel for pixel with the clean image.
 
     Args:
