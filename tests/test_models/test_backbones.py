@@ -64,6 +64,30 @@ def test_non_reentrant_checkpointing_gives_the_same_gradients(backbone, photos):
             torch.testing.assert_close(actual[name], grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
+@pytest.mark.parametrize('momentum', [0.1, None], ids=['momentum', 'cumulative'])
+def test_checkpointing_updates_batchnorm_statistics_once_per_pass(momentum, photos):
+    """Checkpoint recomputes each block in ``autograd.grad`` and in the outer backward;
+    neither recomputation may move the running statistics again."""
+    torch.manual_seed(0)
+    plain = build_model('resnet', num_steps=2)
+    checkpointed = build_model('resnet', num_steps=2, grad_checkpoint=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    for model in (plain, checkpointed):
+        for bn in model.modules():
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                bn.momentum = momentum
+    expected, actual = parameter_gradients(plain, photos), parameter_gradients(checkpointed,
+                                                                             photos)
+    for name, grad in expected.items():
+        torch.testing.assert_close(actual[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    buffers = dict(checkpointed.named_buffers())
+    assert int(buffers['backbone.layer1.0.bn1.num_batches_tracked']) == 2  # one per step
+    for name, buffer in plain.named_buffers():
+        torch.testing.assert_close(buffers[name], buffer, rtol=1e-5, atol=1e-7, msg=name)
+    assert all(bn.momentum == momentum for bn in checkpointed.modules()
+               if isinstance(bn, torch.nn.BatchNorm2d))
+
+
 def test_checkpointed_model_deep_copies_with_its_own_weights(photos):
     model = build_model('vit', num_steps=1, grad_checkpoint=True)
     twin = copy.deepcopy(model)

@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .attention import in_energy_pass, math_attention
+from .batchnorm import RunningStatisticsKept
 
 #: Residual blocks of mmpretrain's ViT, Swin, ConvNeXt and ResNet families.
 DEFAULT_CHECKPOINT_BLOCKS: Tuple[str, ...] = (
@@ -21,21 +22,27 @@ DEFAULT_CHECKPOINT_BLOCKS: Tuple[str, ...] = (
 _CHECKPOINTED_CLASSES: Dict[type, type] = {}
 
 
-class _MathAttentionOnEachEntry:
-    """Re-enterable math-attention context (checkpoint may recompute a block more than once,
-    e.g. once for ``autograd.grad`` and again in the outer backward)."""
+class _RecomputeContext:
+    """Re-enterable context of a block's recomputation (checkpoint may recompute a block more
+    than once, e.g. once for ``autograd.grad`` and again in the outer backward).
+
+    Each recomputation runs the block's forward again; its train-mode BatchNorm layers must
+    not update their running statistics a second and third time (:class:`RunningStatisticsKept`).
+    ``math``: recompute under math attention, as the energy pass's forward ran.
+    """
+
+    def __init__(self, block: nn.Module, math: bool) -> None:
+        self._math = math
+        self._statistics = RunningStatisticsKept(block)
 
     def __enter__(self) -> None:
-        self._context = math_attention()
-        self._context.__enter__()
+        self._attention = math_attention() if self._math else nullcontext()
+        self._attention.__enter__()
+        self._statistics.__enter__()
 
     def __exit__(self, *exc_info) -> None:
-        self._context.__exit__(*exc_info)
-
-
-def _recompute_contexts(math: bool):
-    """Forward and recompute contexts for ``checkpoint(context_fn=...)``."""
-    return nullcontext(), (_MathAttentionOnEachEntry() if math else nullcontext())
+        self._statistics.__exit__(*exc_info)
+        self._attention.__exit__(*exc_info)
 
 
 def _checkpointed_class(block_cls: type) -> type:
@@ -53,7 +60,8 @@ def _checkpointed_class(block_cls: type) -> type:
         # runs outside ``energy_pass_attention`` but must rebuild twice-differentiable graphs.
         math = in_energy_pass()
         return checkpoint(parent_forward, *args, use_reentrant=False,
-                          context_fn=lambda: _recompute_contexts(math), **kwargs)
+                          context_fn=lambda: (nullcontext(), _RecomputeContext(self, math)),
+                          **kwargs)
 
     checkpointed = type(f'Checkpointed{block_cls.__name__}', (block_cls,),
                         {'forward': forward, '__module__': block_cls.__module__})
