@@ -226,6 +226,27 @@ def test_never_overwrites_by_accident(tmp_path, tiny_vit_checkpoint):
     assert 'state_dict' in torch.load(out, map_location='cpu', weights_only=True)
 
 
+def test_checks_out_before_any_work(tmp_path, tiny_vit_checkpoint, capsys):
+    source = tiny_vit_checkpoint[0]
+    folder = tmp_path / 'checkpoints'
+    folder.mkdir()
+    (tmp_path / 'a_file').write_bytes(b'x')
+    for out, overwrite, message in [
+            (folder, False, 'is a directory'), (folder, True, 'is a directory'),
+            (tmp_path / 'a_file' / 'backbone.pth', True, 'a_file is a file, not a folder')]:
+        with pytest.raises(ebm2mmseg.ConversionError, match=message):
+            ebm2mmseg.convert(VIT_B, source, out, TINY_VIT_OPTIONS, overwrite=overwrite)
+    assert capsys.readouterr().out == ''  # not even read the checkpoint
+    assert list(folder.iterdir()) == [] and (tmp_path / 'a_file').read_bytes() == b'x'
+    out = tmp_path / 'backbone.pth'
+    out.write_bytes(b'a user file')
+    assert ebm2mmseg.main([str(VIT_B), str(source), str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == '' and 'pass --overwrite' in captured.err
+    assert ebm2mmseg.main([str(VIT_B), str(source), str(folder), '--overwrite']) == 1
+    assert f'OUT {folder} is a directory' in capsys.readouterr().err
+
+
 def test_leaves_the_default_scope_as_it_was(tmp_path, tiny_vit_checkpoint):
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         ebm2mmseg.convert(VIT_B, tiny_vit_checkpoint[0], tmp_path / 'out.pth',

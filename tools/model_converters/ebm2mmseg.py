@@ -173,10 +173,22 @@ def check_loads(weights: 'OrderedDict', backbone: nn.Module) -> None:
             'was written.\n' + '\n'.join(problems))
 
 
-def save_atomically(payload: dict, out: Path, overwrite: bool) -> None:
-    """Write ``payload`` to ``out`` through a temporary file; never clobber by accident."""
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an OUT that is a directory, lies under a file, or exists without
+    ``overwrite``."""
+    folder = next(parent for parent in out.absolute().parents if parent.exists())
+    if not folder.is_dir():
+        raise ConversionError(f'cannot write OUT {out}: {folder} is a file, not a folder')
+    if out.is_dir():
+        raise ConversionError(f'OUT {out} is a directory; give the checkpoint file to write, '
+                              f'e.g. {out / "backbone.pth"}')
     if out.exists() and not overwrite:
         raise ConversionError(f'{out} exists; pass --overwrite to replace it')
+
+
+def save_atomically(payload: dict, out: Path, overwrite: bool) -> None:
+    """Write ``payload`` to ``out`` through a temporary file; never clobber by accident."""
+    check_out(out, overwrite)  # again: OUT may have appeared during the conversion
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f'.{out.name}.', suffix='.tmp')
     os.close(handle)
@@ -206,6 +218,7 @@ def convert(config_path: Path, source: Path, out: Path, cfg_options: dict = None
     if out.resolve() == source.resolve():
         raise ConversionError(f'OUT {out} is the pretraining checkpoint itself; choose '
                               'another path')
+    check_out(out, overwrite)  # before any work
     config = Config.fromfile(str(config_path))
     if cfg_options:
         config.merge_from_dict(cfg_options)
