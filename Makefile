@@ -1,18 +1,20 @@
-# The two commands of the README's quick start; each sets up .venv first (idempotent).
-VENV ?= .venv
-PYTHON := $(VENV)/bin/python
-export EBM_VENV := $(abspath $(VENV))
+# The two commands of the README's quick start; each sets up the venv first (idempotent).
+# EBM_VENV (environment or `make EBM_VENV=...`) picks the venv; the user's PYTHON is left alone
+# (the launchers in tools/ read it), so the venv's interpreter has its own name here.
+EBM_VENV ?= .venv
+VENV_DIR := $(abspath $(EBM_VENV))
+VENV_PYTHON := $(VENV_DIR)/bin/python
 
 .PHONY: env demo test
 
 env:
-	bash tools/setup_env.sh
+	EBM_VENV='$(VENV_DIR)' bash tools/setup_env.sh
 
 # A short pretraining on real photographs shipped with scikit-image; writes a checkpoint and
 # a PNG of restoration chains under work_dirs/demo.
 demo: env
-	$(PYTHON) tools/dataset_converters/prepare_demo_data.py data/demo
-	$(PYTHON) tools/train.py configs/ebm/ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py --work-dir work_dirs/demo
+	'$(VENV_PYTHON)' tools/dataset_converters/prepare_demo_data.py data/demo
+	'$(VENV_PYTHON)' tools/train.py configs/ebm/ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py --work-dir work_dirs/demo
 
 test: env
-	$(PYTHON) -m pytest tests
+	'$(VENV_PYTHON)' -m pytest tests
