@@ -1,5 +1,6 @@
 """tools/analysis/benchmark_step.py end to end on a tiny ViT: every variant runs in its own
 process, trains, and lands in the table and the JSON."""
+import importlib
 import json
 import subprocess
 import sys
@@ -44,3 +45,26 @@ def test_bad_arguments_name_the_value():
     assert result.returncode == 2 and '--repeats must be >= 1, got 0' in result.stderr
     result = run_tool('--variants', 'ebm-n3')
     assert result.returncode == 2 and "invalid choice: 'ebm-n3'" in result.stderr
+
+
+def test_a_failed_variant_fails_the_run():
+    result = run_tool('--backbone', 'convnext', '--arch', 'tiny', '--img-size', '32',
+                      '--batch-size', '1', '--variants', 'mae')
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert 'failed: mae needs a VisionTransformer backbone, got ConvNeXt' in result.stdout
+    assert 'failed variants: mae' in result.stderr
+
+
+@pytest.mark.parametrize('argv, with_mae', [
+    (['--backbone', 'vit'], True), (['--backbone', 'convnext', '--arch', 'tiny'], False),
+    (['--backbone', 'swin', '--arch', 'tiny'], False),
+    ([str(ROOT / 'configs' / 'ebm' / 'ebm_convnext-tiny_8xb32-mixed-amp-coslr-200e_in1k.py')],
+     False),
+    ([str(ROOT / 'configs' / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'),
+      '--backbone', 'swin'], True)])
+def test_default_variants_leave_mae_out_for_other_backbones(monkeypatch, argv, with_mae):
+    monkeypatch.syspath_prepend(str(TOOL.parent))
+    benchmark_step = importlib.import_module('benchmark_step')
+    variants = benchmark_step.parse_args(argv).variants
+    assert ('mae' in variants) == with_mae
+    assert set(benchmark_step.VARIANTS) - set(variants) == (set() if with_mae else {'mae'})

@@ -16,7 +16,9 @@ bytes held by live tensors during one extra profiled step (the CPU analogue of C
 ``max_memory_allocated`` and the same difference. On CUDA every variant runs under bf16
 autocast (``AmpOptimWrapper(dtype='bfloat16')`` for the mmengine ones).
 
-Variants: see :mod:`step_variants` (``--variants`` lists them).
+Variants: see :mod:`step_variants` (``--variants`` lists them; the default is all of them,
+``mae`` only on a ViT). A variant that fails shows its error in the table, and the tool
+then exits with status 1.
 """
 import argparse
 import json
@@ -28,17 +30,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
-from step_variants import BACKBONES, VARIANTS, build_variant
+from step_variants import BACKBONES, VARIANTS, build_variant, default_variants
 
 REPO = Path(__file__).resolve().parents[2]
 
 REFERENCE = 'bare-n2'
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', help='pretraining config (default: built from '
                         '--backbone and --arch)')
@@ -51,13 +53,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--steps', type=int, default=5, help='timed steps (median; >= 5)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps first')
     parser.add_argument('--variants', nargs='+', choices=VARIANTS, metavar='VARIANT',
-                        default=list(VARIANTS), help=f'any of {", ".join(VARIANTS)}')
+                        help=f'any of {", ".join(VARIANTS)} (default: all; mae only on a '
+                        'ViT)')
     parser.add_argument('--repeats', type=int, default=1,
                         help='run every variant this many times, interleaved (default 1)')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--json', type=Path, help='also write the results to this file')
     parser.add_argument('--run-variant', help=argparse.SUPPRESS)  # child process
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.steps < 5:
         parser.error(f'--steps must be >= 5 (a median of at least 5), got {args.steps}')
     if args.warmup < 1:
@@ -71,6 +74,8 @@ def parse_args() -> argparse.Namespace:
         parser.error('--device cuda: no CUDA device is available')
     if args.config and not Path(args.config).is_file():
         parser.error(f'no such config: {args.config}')
+    if args.variants is None:
+        args.variants = list(default_variants(args))
     return args
 
 
@@ -226,6 +231,9 @@ def main() -> None:
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k not in ('json', 'run_variant')}
         args.json.write_text(json.dumps(dict(settings=settings, results=results), indent=2))
+    failed = [r['variant'] for r in results if 'error' in r]
+    if failed:
+        raise SystemExit(f'failed variants: {", ".join(failed)} (see the table)')
 
 
 if __name__ == '__main__':

@@ -17,7 +17,8 @@ Variants (all train with AdamW through a full optimizer step):
 - ``ebm-n2-whole``: ``stepwise_backward=False``: one backward of all steps, as Listing 1.
 - ``ebm-n2-ckpt``, ``ebm-n2-whole-ckpt``: ``grad_checkpoint=True`` (non-reentrant).
 - ``ebm-n2-fd``, ``ebm-n2-fd-ckpt``: ``grad_mode='finite_difference'``.
-- ``mae``: MMPretrain's MAE on the same ViT (decoder 512-d, 8 blocks, mask ratio 0.75).
+- ``mae``: MMPretrain's MAE on the same ViT (decoder 512-d, 8 blocks, mask ratio 0.75);
+  ViT only, so the default list leaves it out for other backbones.
 - ``supervised``: MMPretrain's ``ImageClassifier``, same backbone, linear 1000-class head.
 
 Without CONFIG the model is the energy model of ``--backbone``/``--arch`` (a ViT pools its
@@ -44,6 +45,7 @@ EBM_VARIANTS: Dict[str, dict] = {
 }
 BARE_VARIANTS = {'bare-n1': 1, 'bare-n2': 2}
 VARIANTS = (*BARE_VARIANTS, *EBM_VARIANTS, 'mae', 'supervised')
+MAE_BACKBONE = 'VisionTransformer'  # the only backbone MMPretrain's MAE has an encoder for
 
 MEAN = [123.675, 116.28, 103.53]
 STD = [58.395, 57.12, 57.375]
@@ -53,6 +55,21 @@ BACKBONES = {
     'convnext': lambda arch, size: dict(type='ConvNeXt', arch=arch),
     'swin': lambda arch, size: dict(type='SwinTransformer', arch=arch, img_size=size),
 }
+
+
+def backbone_cfg(args: argparse.Namespace) -> dict:
+    """The backbone config of the benchmarked model (CONFIG's, else ``--backbone``'s);
+    nothing is built."""
+    if args.config:
+        return energy_model_cfg(args)['backbone']
+    return BACKBONES[args.backbone](args.arch, args.img_size)
+
+
+def default_variants(args: argparse.Namespace) -> Tuple[str, ...]:
+    """Every variant that can run on the backbone: ``mae`` only on a VisionTransformer."""
+    if backbone_cfg(args)['type'] == MAE_BACKBONE:
+        return VARIANTS
+    return tuple(variant for variant in VARIANTS if variant != 'mae')
 
 
 def energy_model_cfg(args: argparse.Namespace) -> dict:
@@ -162,8 +179,8 @@ def build_bare(num_steps: int, args: argparse.Namespace, clean, corrupted) -> Ca
 def build_mae(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
-    backbone = energy_model_cfg(args)['backbone']
-    if backbone['type'] != 'VisionTransformer':
+    backbone = backbone_cfg(args)
+    if backbone['type'] != MAE_BACKBONE:
         raise SystemExit(f'mae needs a VisionTransformer backbone, got {backbone["type"]}')
     width, _ = backbone_output(backbone, args)
     patch = backbone.get('patch_size', 16)
@@ -186,7 +203,7 @@ def build_mae(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
 def build_supervised(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
-    backbone = energy_model_cfg(args)['backbone']
+    backbone = backbone_cfg(args)
     width, ndim = backbone_output(backbone, args)
     cfg = dict(type='ImageClassifier', backbone=backbone,
                neck=dict(type='GlobalAveragePooling') if ndim == 4 else None,
