@@ -9,6 +9,9 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+# what the env:// rendezvous of init_process_group reads; torchrun sets them
+_TORCHRUN_VARIABLES = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+
 
 def replace_sync_batchnorm(node: Any) -> int:
     """Turn every ``type='SyncBN'`` norm config under ``node`` into ``'BN'``, in place.
@@ -36,8 +39,9 @@ def adapt_config_to_cpu_distributed(cfg: Config, launcher: str) -> None:
     model with ``device_ids=[LOCAL_RANK]``; neither works without a GPU. When no GPU is visible
     this initializes the process group with gloo (so mmengine's runner finds it initialized
     and skips its own GPU set-up), builds the DDP wrapper with ``device_ids=None`` and, since
-    SyncBatchNorm needs GPUs, replaces SyncBN norm configs with per-process BN (logged).
-    It does nothing for single-process runs or when a GPU is available.
+    SyncBatchNorm needs GPUs, replaces SyncBN norm configs with per-process BN and turns the
+    runner's ``sync_bn`` conversion off (both logged). It does nothing for single-process runs
+    or when a GPU is available.
 
     Args:
         cfg: the training or test config, modified in place.
@@ -59,8 +63,19 @@ def adapt_config_to_cpu_distributed(cfg: Config, launcher: str) -> None:
     replaced = replace_sync_batchnorm(cfg.model)
     if replaced:
         print_log(f'CPU distributed run: {replaced} SyncBN norm config(s) replaced by BN '
-                  '(SyncBatchNorm needs GPUs)', logger='current', level=30)
+                  '(SyncBatchNorm needs GPUs)', logger='current', level=logging.WARNING)
+    if cfg.get('sync_bn') is not None:
+        print_log(f'CPU distributed run: sync_bn={cfg.sync_bn!r} turned off, BatchNorm stays '
+                  'per-process (SyncBatchNorm needs GPUs)', logger='current',
+                  level=logging.WARNING)
+        cfg.sync_bn = None
     if not torch_dist.is_initialized():
+        missing = [name for name in _TORCHRUN_VARIABLES if name not in os.environ]
+        if missing:
+            raise RuntimeError(
+                f'launcher="pytorch" needs the environment variables {missing}, which torchrun '
+                'sets; start the run with tools/dist_train.sh (or tools/dist_test.sh) or '
+                'torchrun, or use --launcher none for a single process')
         torch_dist.init_process_group(
             backend='gloo',
             rank=int(os.environ['RANK']),
