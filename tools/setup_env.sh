@@ -3,11 +3,14 @@
 #
 #   bash tools/setup_env.sh            # idempotent: seconds when nothing changed
 #
+# Prerequisites: Python >= 3.11 with its venv module, and, only when mmcv must be built,
+# the Python headers (python3.11-dev) and g++ >= 10 (C++20).
+#
 # Environment variables:
-#   EBM_VENV   where the virtual environment lives       (default: <repo>/.venv)
-#   EBM_CACHE  where the built mmcv wheel is kept across  (default: ~/.cache/mmpretrain_ebm)
-#              fresh clones, so that mmcv is built once per machine
-#   PYTHON     the interpreter that creates the venv      (default: python3.11, else python3)
+#   EBM_VENV         where the virtual environment lives         (default: <repo>/.venv)
+#   EBM_CACHE        where built mmcv wheels are kept across     (default: ~/.cache/mmpretrain_ebm)
+#                    fresh clones, in wheels/<python tag>-torch<version>-<cpu|cuXXX>/
+#   EBM_BASE_PYTHON  the interpreter that creates the venv       (default: python3.11, else python3)
 #
 # mmcv 2.1.0 (full, with ops) exists only as an sdist; building it against torch 2.14 needs
 # three fixes, all applied here: setuptools < 82 (its setup.py imports pkg_resources),
@@ -15,14 +18,18 @@
 # C++17 that its setup.py hard-codes (torch 2.14's headers require C++20).
 set -euo pipefail
 
+say() { printf '[setup_env] %s\n' "$*"; }
+fail() { printf '[setup_env] error: %s\n' "$*" >&2; exit 1; }
+absolute() { [[ $1 == /* ]] && printf '%s\n' "$1" || printf '%s\n' "$PWD/$1"; }
+
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${EBM_VENV:-$ROOT/.venv}"
-CACHE="${EBM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmpretrain_ebm}"
+VENV="$(absolute "${EBM_VENV:-$ROOT/.venv}")"
+CACHE="$(absolute "${EBM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmpretrain_ebm}")"
 MMCV_VERSION=2.1.0
+MIN_PYTHON=3.11  # setup.py's python_requires
 TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
 SETUPTOOLS_PIN='setuptools>=77.0.3,<82'
-
-say() { printf '[setup_env] %s\n' "$*"; }
+MIN_GXX=10  # first g++ with -std=c++20
 
 # The stamp records the inputs of the last successful install; equal inputs mean nothing to do.
 inputs_hash() {
@@ -34,14 +41,27 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(inputs_hash)" ]]; then
     exit 0
 fi
 
-if [[ -z "${PYTHON:-}" ]]; then
-    PYTHON=$(command -v python3.11 || command -v python3)
-fi
-if [[ ! -x "$VENV/bin/python" ]]; then
-    say "creating virtual environment $VENV with $PYTHON"
-    "$PYTHON" -m venv "$VENV"
-fi
+# Fails unless interpreter $1 (described by $2) runs Python >= MIN_PYTHON.
+check_python() {
+    local version major minor
+    version=$("$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null) \
+        || fail "$2 '$1' cannot be run; Python >= $MIN_PYTHON is needed"
+    IFS=. read -r major minor _ <<<"$version"
+    (( major > ${MIN_PYTHON%.*} || (major == ${MIN_PYTHON%.*} && minor >= ${MIN_PYTHON#*.}) )) \
+        || fail "$2 '$1' is Python $version; mmpretrain_ebm needs Python >= $MIN_PYTHON"
+}
+
 PY="$VENV/bin/python"
+if [[ ! -x "$PY" ]]; then
+    BASE="${EBM_BASE_PYTHON:-$(command -v python3.11 || command -v python3 || true)}"
+    [[ -n "$BASE" ]] || fail "neither python3.11 nor python3 is on PATH; install Python >= $MIN_PYTHON or set EBM_BASE_PYTHON to one"
+    check_python "$BASE" "the base interpreter (EBM_BASE_PYTHON)"
+    "$BASE" -c 'import ensurepip, venv' 2>/dev/null \
+        || fail "'$BASE' lacks the venv module (Debian/Ubuntu: apt install python3.11-venv)"
+    say "creating virtual environment $VENV with $BASE"
+    "$BASE" -m venv "$VENV"
+fi
+check_python "$PY" "the venv's interpreter (EBM_VENV=$VENV)"
 pip_install() { "$PY" -m pip install --disable-pip-version-check --progress-bar off "$@"; }
 
 say "installing ${TORCH_PINS[*]} (about a minute the first time)"
@@ -51,40 +71,70 @@ say "pinning $SETUPTOOLS_PIN, wheel and ninja for the mmcv build"
 pip_install "$SETUPTOOLS_PIN" wheel ninja
 
 mmcv_installed() {
-    "$PY" - "$MMCV_VERSION" <<'EOF'
+    "$PY" - "$MMCV_VERSION" <<'PYEOF'
 import sys
 try:
     import mmcv, mmcv.ops  # noqa: F401  (the ops are what mmseg needs)
-except Exception:
-    sys.exit(1)
-sys.exit(0 if mmcv.__version__ == sys.argv[1] else 1)
-EOF
+except Exception as error:
+    sys.exit(f'[setup_env] mmcv with ops does not import: {error!r}')
+sys.exit(0 if mmcv.__version__ == sys.argv[1] else f'[setup_env] mmcv is {mmcv.__version__}')
+PYEOF
 }
 
-if mmcv_installed; then
+# Fails unless the mmcv build's prerequisites are there: Python headers and g++ >= MIN_GXX.
+check_build_tools() {
+    "$PY" -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+        || fail "no Python.h for $PY; building mmcv needs the Python headers (Debian/Ubuntu: apt install python3.11-dev)"
+    local cxx="${CXX:-g++}" version
+    command -v "$cxx" >/dev/null \
+        || fail "C++ compiler '$cxx' not found; building mmcv needs g++ >= $MIN_GXX (Debian/Ubuntu: apt install g++) or CXX set to one"
+    version=$("$cxx" -dumpversion 2>/dev/null || true)
+    [[ "${version%%.*}" =~ ^[0-9]+$ ]] && (( ${version%%.*} >= MIN_GXX )) \
+        || fail "C++ compiler '$cxx' is version '${version:-unknown}'; building mmcv needs g++ >= $MIN_GXX (C++20)"
+}
+
+build_mmcv() {  # builds the wheel into $1
+    check_build_tools
+    say "building mmcv $MMCV_VERSION with ops from source: about 12 minutes on 2 cores;"
+    say "the wheel is kept in $1 so that later set-ups skip this step"
+    BUILD=$(mktemp -d)
+    trap 'rm -rf "$BUILD"' EXIT
+    # setup.py runs even for a download, hence --no-build-isolation (it imports torch).
+    "$PY" -m pip download --disable-pip-version-check --no-deps --no-binary :all: \
+        --no-build-isolation -d "$BUILD" "mmcv==$MMCV_VERSION"
+    tar -xzf "$BUILD/mmcv-$MMCV_VERSION.tar.gz" -C "$BUILD"
+    local src="$BUILD/mmcv-$MMCV_VERSION"
+    grep -q -- '-std=c++17' "$src/setup.py" || fail "mmcv setup.py has no -std=c++17 flag to patch"
+    sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
+    (cd "$src" && MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" "$PY" -m pip wheel \
+        --disable-pip-version-check --no-deps --no-build-isolation -w "$1" .)
+}
+
+if mmcv_installed 2>/dev/null; then
     say "mmcv $MMCV_VERSION with ops is already installed"
 else
-    mkdir -p "$CACHE/wheels"
-    WHEEL=$(ls "$CACHE"/wheels/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n1 || true)
-    if [[ -z "$WHEEL" ]]; then
-        say "building mmcv $MMCV_VERSION with ops from source: about 12 minutes on 2 cores;"
-        say "the wheel is kept in $CACHE/wheels so that later set-ups skip this step"
-        BUILD=$(mktemp -d)
-        trap 'rm -rf "$BUILD"' EXIT
-        # setup.py runs even for a download, hence --no-build-isolation (it imports torch).
-        "$PY" -m pip download --disable-pip-version-check --no-deps --no-binary :all: \
-            --no-build-isolation -d "$BUILD" "mmcv==$MMCV_VERSION"
-        tar -xzf "$BUILD/mmcv-$MMCV_VERSION.tar.gz" -C "$BUILD"
-        SRC="$BUILD/mmcv-$MMCV_VERSION"
-        grep -q -- '-std=c++17' "$SRC/setup.py" || { say "mmcv setup.py has no -std=c++17 flag to patch"; exit 1; }
-        sed -i 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
-        (cd "$SRC" && MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" "$PY" -m pip wheel \
-            --disable-pip-version-check --no-deps --no-build-isolation -w "$CACHE/wheels" .)
-        WHEEL=$(ls "$CACHE"/wheels/mmcv-"$MMCV_VERSION"-*.whl | head -n1)
-    else
+    # mmcv builds its ops for CUDA when torch sees a GPU or FORCE_CUDA=1, else for the CPU; a
+    # wheel fits only the same Python tag, torch version and ops build, hence one folder each.
+    WHEELS="$CACHE/wheels/$("$PY" -c 'import os, sys, torch
+gpu = torch.cuda.is_available() or os.environ.get("FORCE_CUDA") == "1"
+ops = "cu" + torch.version.cuda.replace(".", "") if gpu and torch.version.cuda else "cpu"
+print(f"cp{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}-{ops}")')"
+    mkdir -p "$WHEELS"
+    WHEEL=$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+    if [[ -n "$WHEEL" ]]; then
         say "using the cached mmcv wheel $WHEEL"
+        pip_install --no-deps --force-reinstall "$WHEEL"
+        if ! mmcv_installed; then
+            say "the cached wheel does not work in $VENV: removing it and rebuilding"
+            rm -f "$WHEEL"
+            WHEEL=
+        fi
     fi
-    pip_install --no-deps "$WHEEL"
+    if [[ -z "$WHEEL" ]]; then
+        build_mmcv "$WHEELS"
+        WHEEL="$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl | head -n1)"
+        pip_install --no-deps --force-reinstall "$WHEEL"
+    fi
 fi
 
 say "installing mmpretrain_ebm and its pinned dependencies (editable, with the tests extra)"

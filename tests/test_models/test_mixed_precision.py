@@ -1,9 +1,14 @@
 """fp16: the energy is scaled before the inner gradient and the gradient unscaled after it."""
+import importlib
+
 import pytest
 import torch
-from ebm_testing import build_model, grid_mask
+from ebm_testing import build_model, grid_mask, real_photo_batch
 
 from mmpretrain_ebm.models.utils import EnergyGradScaler, fp16_autocast_active, restoration_step
+
+# the module, not the function of the same name that the package exports
+step_module = importlib.import_module('mmpretrain_ebm.models.utils.restoration_step')
 
 
 def test_scaler_backs_off_grows_and_stays_in_range():
@@ -102,3 +107,85 @@ def test_fp16_non_finite_energy_is_reported_not_retried(photos):
             pytest.raises(FloatingPointError, match=r'energy at restoration step 1.*fp16'):
         model.loss([photos[:2], grid_mask(photos[:2])])
     assert model.energy_scaler.scale == scale
+
+
+def backbone_forward_counter(model):
+    calls = []
+    model.backbone.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+@pytest.mark.parametrize('grad_checkpoint', [False, True], ids=['plain', 'checkpoint'])
+def test_fp16_retries_leave_batchnorm_statistics_to_the_first_pass(grad_checkpoint, photos):
+    clean, corrupted = photos[:4], grid_mask(photos[:4], generator=torch.Generator().manual_seed(0))
+    runs = {}
+    for init_scale in (2.0**8, 2.0**20):  # 2**20 overflows and is retried at smaller scales
+        torch.manual_seed(0)
+        model = build_model('resnet', num_steps=2, log_clean_energy=False,
+                            grad_checkpoint=grad_checkpoint,
+                            energy_scaler=dict(init_scale=init_scale, max_scale=init_scale))
+        calls = backbone_forward_counter(model)
+        fp16_gradients(model, clean, corrupted)
+        runs[init_scale] = model, len(calls)
+    (plain, plain_calls), (retried, retried_calls) = runs.values()
+    assert plain_calls == 2 and retried_calls > 4
+    buffers = dict(retried.named_buffers())
+    assert int(buffers['backbone.bn1.num_batches_tracked']) == 2
+    for name, buffer in plain.named_buffers():
+        torch.testing.assert_close(buffers[name], buffer, rtol=0, atol=0, msg=name)
+    assert all(bn.momentum == 0.1 for bn in retried.modules()
+               if isinstance(bn, torch.nn.BatchNorm2d))
+
+
+def test_fp16_finite_difference_is_not_retried(photos, monkeypatch):
+    """Its passes run in float32 and ignore the energy scale: a non-finite gradient is real
+    and is reported at once, without a scale it does not use."""
+    modes = step_module.INPUT_GRADIENT_MODES
+    estimate, calls = modes['finite_difference'], []
+
+    def non_finite(*args, **kwargs):
+        calls.append(1)
+        energy, grad = estimate(*args, **kwargs)
+        return energy, grad * float('inf')
+
+    monkeypatch.setitem(modes, 'finite_difference', non_finite)
+    model = build_model('vit', num_steps=2, grad_mode='finite_difference')
+    scale = model.energy_scaler.scale
+    message = r'input gradient dE/dx at restoration step 1 of 2; '
+    with torch.autocast('cpu', dtype=torch.float16), \
+            pytest.raises(FloatingPointError, match=message) as error:
+        model.loss([photos[:2], grid_mask(photos[:2])])
+    assert 'fp16' not in str(error.value)
+    assert len(calls) == 2 and model.energy_scaler.scale == scale  # one pass per step
+
+
+def _overflow_on_rank_zero(rank: int, rendezvous: str, results: str) -> None:
+    """Rank 0's energy scale overflows, rank 1's does not; both record their passes."""
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group('gloo', init_method=f'file://{rendezvous}',
+                                         rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)
+        init_scale = 2.0**20 if rank == 0 else 2.0**8
+        model = build_model('vit', num_steps=1, log_clean_energy=False,
+                            energy_scaler=dict(init_scale=init_scale, max_scale=2.0**20))
+        calls = backbone_forward_counter(model)
+        photos = real_photo_batch(2)
+        with torch.autocast('cpu', dtype=torch.float16):
+            model.loss([photos, grid_mask(photos)])
+        torch.save(dict(calls=len(calls), scale=model.energy_scaler.scale),
+                   f'{results}.{rank}')
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.timeout(300)
+def test_fp16_retry_is_decided_by_all_ranks(tmp_path):
+    """A retry re-runs forwards (SyncBN collectives among them): a rank may not retry alone."""
+    results = str(tmp_path / 'result')
+    torch.multiprocessing.spawn(_overflow_on_rank_zero, nprocs=2,
+                                args=(str(tmp_path / 'rendezvous'), results))
+    rank0, rank1 = (torch.load(f'{results}.{rank}') for rank in range(2))
+    assert rank0['calls'] == rank1['calls'] > 1
+    backoffs = rank0['calls'] - 1
+    assert rank0['scale'] == 2.0**(20 - backoffs) and rank1['scale'] == 2.0**(8 - backoffs)

@@ -1,4 +1,5 @@
 """Energy-inspired self-supervised pretraining (Wang et al., ICLR 2023), Algorithm 1."""
+from contextlib import nullcontext
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -7,10 +8,10 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from ..utils.batchnorm import frozen_batchnorm_statistics
+from ..utils.batchnorm import RunningStatisticsKept, frozen_batchnorm_statistics
 from ..utils.checkpointing import (DEFAULT_CHECKPOINT_BLOCKS, assert_no_reentrant_checkpointing,
                                    enable_activation_checkpointing)
-from ..utils.energy_scaler import EnergyGradScaler, fp16_autocast_active
+from ..utils.energy_scaler import EnergyGradScaler, any_rank, fp16_autocast_active
 from ..utils.finite_difference import assert_smooth_energy
 from ..utils.restoration_step import INPUT_GRADIENT_MODES, RestorationStep, restoration_step
 from ..utils.stepwise_backward import StepwiseGradients, default_step_loss_scaler
@@ -71,7 +72,8 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
             (same ATen op, same inputs) when autograd unpacks them: bit-identical gradients
             with 0.73x the graph memory on ViT-B; see :mod:`..utils.saved_tensor_recompute`.
         energy_scaler: Keyword arguments of :class:`EnergyGradScaler`, the dynamic scale of
-            the energy before the inner gradient under fp16 autocast (unused otherwise).
+            the energy before the inner gradient in the exact mode under fp16 autocast (unused
+            otherwise).
         log_clean_energy: Log ``energy_clean``, the mean energy of the clean batch, on every
             ``log_clean_energy``-th call of :meth:`loss` (the first included); ``True`` is
             every call, ``0``/``False`` never. It costs one forward without gradient (+8%
@@ -139,19 +141,26 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         return self.head(self.backbone(x))
 
     def _step(self, x: Tensor, create_graph: bool) -> RestorationStep:
-        """One step of Eq. 4; under fp16 autocast with the dynamic energy scale."""
-        if not fp16_autocast_active(x.device.type):
+        """One step of Eq. 4; in the exact mode under fp16 autocast with the dynamic energy
+        scale, recomputed at a smaller scale while its input gradient overflows.
+
+        The retries leave BatchNorm running statistics as the first pass set them, and under
+        torch.distributed all ranks retry together (SyncBN forwards are collectives).
+        """
+        if self.grad_mode != 'exact' or not fp16_autocast_active(x.device.type):
             return restoration_step(self.energy, x, self.alpha, self.grad_mode, create_graph,
                                     recompute_elementwise=self.recompute_elementwise)
-        scaler = self.energy_scaler
+        scaler, retry = self.energy_scaler, False
         while True:
-            step = restoration_step(self.energy, x, self.alpha, self.grad_mode, create_graph,
-                                    energy_scale=scaler.scale,
-                                    recompute_elementwise=self.recompute_elementwise)
-            overflow = bool(torch.isfinite(step.energy).all()) and not bool(
-                torch.isfinite(step.grad).all())
+            with RunningStatisticsKept(self) if retry else nullcontext():
+                step = restoration_step(self.energy, x, self.alpha, self.grad_mode,
+                                        create_graph, energy_scale=scaler.scale,
+                                        recompute_elementwise=self.recompute_elementwise)
+            overflow = any_rank(torch.isfinite(step.energy).all()
+                                & ~torch.isfinite(step.grad).all())
             if overflow and scaler.can_back_off:
                 scaler.update(found_inf=True)  # recompute the step at a smaller scale
+                retry = True
                 continue
             if not overflow:
                 scaler.update(found_inf=False)
@@ -300,8 +309,8 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         names = ('energy', 'input gradient dE/dx', 'restoration loss')
         first = ok.index(False) - 1
         step_index, what = first // 3 + 1, names[first % 3]
-        scale = (f' (fp16 energy scale {self.energy_scaler.scale})'
-                 if fp16_autocast_active(steps[0].x.device.type) else '')
+        scale = (f' (fp16 energy scale {self.energy_scaler.scale})' if self.grad_mode == 'exact'
+                 and fp16_autocast_active(steps[0].x.device.type) else '')
         raise FloatingPointError(
             f'non-finite {what} at restoration step {step_index} of {self.num_steps}{scale}; '
             'stopping before the optimizer step, so the weights are unchanged')

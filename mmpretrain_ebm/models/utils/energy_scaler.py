@@ -14,6 +14,8 @@ S / scale. The defaults therefore keep ``scale`` moderate (2**8): enough for the
 pass, while S / scale stays large for the second-order one.
 """
 import torch
+from mmengine.dist import all_reduce
+from torch import Tensor
 
 
 class EnergyGradScaler:
@@ -73,3 +75,11 @@ def fp16_autocast_active(device_type: str) -> bool:
     """Whether autocast to float16 is enabled for ``device_type`` in the calling thread."""
     return (torch.is_autocast_enabled(device_type)
             and torch.get_autocast_dtype(device_type) == torch.float16)
+
+
+def any_rank(flag: Tensor) -> bool:
+    """Whether the boolean scalar ``flag`` is true on any rank (all-reduced under
+    torch.distributed, so every rank takes the same decision; the local value otherwise)."""
+    flag = flag.to(torch.int32)
+    all_reduce(flag, op='max')
+    return bool(flag)
