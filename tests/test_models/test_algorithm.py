@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from ebm_testing import MEAN, STD, TINY_BACKBONES, build_model, grid_mask
 from mmengine.optim import OptimWrapper
+from mmengine.runner.checkpoint import (get_state_dict, load_checkpoint, save_checkpoint,
+                                        weights_to_cpu)
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -51,8 +53,9 @@ def test_missing_corrupted_view_is_a_clear_error(photos, inputs, message):
 def test_state_dict_keys_and_backbone_transfer():
     model = build_model('vit')
     keys = list(model.state_dict())
-    assert 'alpha' in keys
-    assert all(k == 'alpha' or k.startswith(('backbone.', 'head.')) for k in keys), keys
+    assert 'alpha' in keys and '_extra_state' in keys
+    assert all(k in ('alpha', '_extra_state') or k.startswith(('backbone.', 'head.'))
+               for k in keys), keys
     # a fine-tune model loads the backbone with prefix 'backbone.'
     backbone = VisionTransformer(**{k: v for k, v in TINY_BACKBONES['vit'][0].items()
                                     if k != 'type'})
@@ -61,6 +64,47 @@ def test_state_dict_keys_and_backbone_transfer():
     assert backbone.load_state_dict(state, strict=True)
     for key, value in backbone.state_dict().items():
         torch.testing.assert_close(value, state[key])
+
+
+def backed_off_model() -> EnergyRestorationAlgorithm:
+    model = build_model('vit')
+    model.energy_scaler.update(found_inf=True)
+    model.step_loss_scaler.update(found_inf=True)
+    model.step_loss_scaler.update(found_inf=False)
+    return model
+
+
+def scaler_states(model):
+    return model.energy_scaler.state_dict(), model.step_loss_scaler.state_dict()
+
+
+def test_checkpoint_round_trip_restores_the_fp16_scalers(tmp_path):
+    model = backed_off_model()
+    saved = scaler_states(model)
+    assert saved == ({'scale': 2.0**7, 'good_steps': 0}, {'scale': 2.0**15, 'good_steps': 1})
+    save_checkpoint({'state_dict': weights_to_cpu(get_state_dict(model))},
+                    str(tmp_path / 'iter_1.pth'))
+    resumed = build_model('vit')
+    assert scaler_states(resumed) != saved
+    load_checkpoint(resumed, str(tmp_path / 'iter_1.pth'), strict=True)
+    assert scaler_states(resumed) == saved
+
+
+def test_checkpoint_without_scaler_state_still_loads_strictly():
+    state = backed_off_model().state_dict()
+    del state['_extra_state']  # written before the scalers were saved
+    model = build_model('vit')
+    fresh = scaler_states(model)
+    assert not model.load_state_dict(state, strict=True).missing_keys
+    assert scaler_states(model) == fresh
+
+
+@pytest.mark.parametrize('state', [torch.zeros(3), {'scale': 1.0}])
+def test_malformed_scaler_state_is_named(state):
+    model_state = build_model('vit').state_dict()
+    model_state['_extra_state'] = state
+    with pytest.raises(ValueError, match=r'_extra_state .* \[2, 2\] of \(scale, clean steps'):
+        build_model('vit').load_state_dict(model_state)
 
 
 def test_alpha_learnable_or_fixed():

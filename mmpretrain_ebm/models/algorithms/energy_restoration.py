@@ -17,6 +17,17 @@ from ..utils.restoration_step import INPUT_GRADIENT_MODES, RestorationStep, rest
 from ..utils.stepwise_backward import StepwiseGradients, default_step_loss_scaler
 
 
+#: Attributes holding an :class:`EnergyGradScaler` whose state goes into checkpoints.
+SCALERS = ('energy_scaler', 'step_loss_scaler')
+
+
+def _keep_scalers_missing_from_checkpoint(module: nn.Module, state_dict: dict, prefix: str,
+                                          *_) -> None:
+    """Checkpoints written before the scalers were saved lack ``_extra_state``: the scalers
+    keep their current state instead of the load reporting a missing key."""
+    state_dict.setdefault(prefix + '_extra_state', module.get_extra_state())
+
+
 @MODELS.register_module()
 class EnergyRestorationAlgorithm(BaseSelfSupervisor):
     """Pretrain a backbone as an energy function that restores corrupted images.
@@ -134,6 +145,26 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         self.stepwise_backward = stepwise_backward
         self.recompute_elementwise = recompute_elementwise
         self.step_loss_scaler = default_step_loss_scaler()
+        self.register_load_state_dict_pre_hook(_keep_scalers_missing_from_checkpoint)
+
+    # ------------------------------------------------------------------ checkpoint state
+    def get_extra_state(self) -> Tensor:
+        """The fp16 scalers' state, saved as the state-dict entry ``_extra_state``: float64
+        [2, 2], a row (scale, clean steps) per name in :data:`SCALERS` (mmengine restores its
+        own outer GradScaler on resume; these would restart otherwise). A tensor, because
+        tools treat every state-dict value as one."""
+        return torch.tensor([[getattr(self, name).state_dict()[key]
+                              for key in ('scale', 'good_steps')] for name in SCALERS],
+                            dtype=torch.float64)
+
+    def set_extra_state(self, state: Tensor) -> None:
+        """Restore :meth:`get_extra_state`'s output."""
+        if not isinstance(state, Tensor) or state.shape != (len(SCALERS), 2):
+            raise ValueError('_extra_state of EnergyRestorationAlgorithm must be a tensor '
+                             f'[{len(SCALERS)}, 2] of (scale, clean steps) for {SCALERS}, got '
+                             f'{state!r}')
+        for name, (scale, good_steps) in zip(SCALERS, state.tolist()):
+            getattr(self, name).load_state_dict({'scale': scale, 'good_steps': good_steps})
 
     # ------------------------------------------------------------------ energy and steps
     def energy(self, x: Tensor) -> Tensor:

@@ -13,6 +13,8 @@ of ``AmpOptimWrapper`` (mmengine's dynamic ``GradScaler``, 2**16 at start) is ef
 S / scale. The defaults therefore keep ``scale`` moderate (2**8): enough for the first-order
 pass, while S / scale stays large for the second-order one.
 """
+from typing import Dict
+
 import torch
 from mmengine.dist import all_reduce
 from torch import Tensor
@@ -53,6 +55,18 @@ class EnergyGradScaler:
         self.min_scale = min_scale
         self.max_scale = max_scale
         self._good_steps = 0
+
+    def state_dict(self) -> Dict[str, float]:
+        """The dynamic state (scale and clean-step count), for checkpoints."""
+        return {'scale': self.scale, 'good_steps': self._good_steps}
+
+    def load_state_dict(self, state: Dict[str, float]) -> None:
+        """Restore :meth:`state_dict`'s output; the scale is clipped to this scaler's range."""
+        if not isinstance(state, dict) or set(state) != {'scale', 'good_steps'}:
+            raise ValueError("EnergyGradScaler state must be {'scale': float, 'good_steps': "
+                             f'int}}, got {state!r}')
+        self.scale = min(max(float(state['scale']), self.min_scale), self.max_scale)
+        self._good_steps = int(state['good_steps'])
 
     @property
     def can_back_off(self) -> bool:
