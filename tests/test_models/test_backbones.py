@@ -9,7 +9,7 @@ from ebm_testing import TINY_BACKBONES, build_model, grid_mask
 from mmpretrain.models import ConvNeXt
 
 from mmpretrain_ebm.models import EnergyRestorationAlgorithm
-from mmpretrain_ebm.models.utils import DEFAULT_CHECKPOINT_BLOCKS
+from mmpretrain_ebm.models.utils import DEFAULT_CHECKPOINT_BLOCKS, in_energy_pass
 
 # the module, not the function of the same name that the package exports
 step_module = importlib.import_module('mmpretrain_ebm.models.utils.restoration_step')
@@ -138,3 +138,19 @@ def test_vit_energy_passes_need_math_attention_and_only_they_get_it(photos, monk
     monkeypatch.setattr(step_module, 'energy_pass_attention', nullcontext)
     with pytest.raises(RuntimeError, match='scaled_dot_product'):
         model.loss([photos[:2], corrupted])['loss_step1'].backward()
+
+
+def test_restore_without_second_order_path_keeps_the_fused_kernels(photos):
+    """``create_graph=False`` (restore, predict, visualization) differentiates once: the
+    fused attention kernels serve it, with the math backend's result."""
+    model = build_model('vit', num_steps=2).eval()
+    corrupted = grid_mask(photos[:2])
+    seen = []
+    model.backbone.register_forward_pre_hook(
+        lambda *_: seen.append((in_energy_pass(), torch.backends.cuda.flash_sdp_enabled())))
+    chain = model.restore(corrupted)
+    assert seen == [(False, True)] * 2
+    with_graph = model.restoration_chain(corrupted, create_graph=True)
+    assert seen[2:] == [(True, False)] * 2
+    for restored, step in zip(chain[1:], with_graph):
+        torch.testing.assert_close(restored, step.x.detach(), rtol=1e-5, atol=1e-6)

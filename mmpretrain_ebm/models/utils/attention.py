@@ -2,8 +2,9 @@
 
 The fused ``scaled_dot_product_attention`` kernels (flash, memory-efficient, and the CPU flash
 kernel) have no second derivative, but the restoration step differentiates ``dE/dx`` again
-with respect to the parameters. Energy passes therefore run under PyTorch's math backend;
-every other forward (fine-tuning, evaluation, feature extraction) keeps the fused kernels.
+with respect to the parameters. Energy passes that build that graph (training) therefore run
+under PyTorch's math backend; every other forward (restoration without ``create_graph``,
+fine-tuning, evaluation, feature extraction) keeps the fused kernels.
 """
 import threading
 from contextlib import contextmanager

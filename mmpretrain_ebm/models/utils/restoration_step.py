@@ -85,7 +85,8 @@ def restoration_step(energy_fn: EnergyFn,
                          f'got {grad_mode!r}')
     x = x_prev.detach().requires_grad_(True)
     double_backward = grad_mode in DOUBLE_BACKWARD_MODES
-    attention = energy_pass_attention() if double_backward else nullcontext()
+    # only a graph that is differentiated again needs the math attention backend
+    attention = energy_pass_attention() if double_backward and create_graph else nullcontext()
     lean_graph = recompute_elementwise_saved_tensors(
         enabled=recompute_elementwise and double_backward and create_graph)
     with torch.enable_grad(), attention, lean_graph:
