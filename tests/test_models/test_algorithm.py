@@ -33,6 +33,27 @@ def test_bad_arguments_are_refused(kwargs, message):
         build_model('vit', **kwargs)
 
 
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(grad_checkpoint=1), r'grad_checkpoint must be True or False, got 1'),
+    (dict(stepwise_backward='yes'), r"stepwise_backward must be True or False, got 'yes'"),
+    (dict(recompute_elementwise=None), r'recompute_elementwise must be True or False, got None'),
+    (dict(learnable_alpha=0), r'learnable_alpha must be True or False, got 0'),
+    (dict(loss=None), r'loss must be a criterion config dict .* or a callable .*got None'),
+])
+def test_wrongly_typed_arguments_are_refused(kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        build_model('vit', **kwargs)
+
+
+def test_restore_under_inference_mode_is_a_clear_error(photos):
+    model = build_model('vit', num_steps=1).eval()
+    with torch.inference_mode(), pytest.raises(
+            RuntimeError, match=r'inference_mode\(\).*dE/dx.*use torch.no_grad\(\)'):
+        model.restore(photos[:2])
+    with torch.no_grad():
+        assert len(model.restore(photos[:2])) == 2
+
+
 def test_head_width_mismatch_is_a_clear_error(photos):
     model = build_model('vit', head=dict(type='EnergyHead', in_channels=48))
     with pytest.raises(ValueError, match=r'in_channels=48.*width 32'):

@@ -45,6 +45,8 @@ def test_width_mismatch_names_both_widths():
     (dict(in_channels=0), 'in_channels'),
     (dict(in_channels=8, pool_type='max'), 'pool_type'),
     (dict(in_channels=8, num_prefix_tokens=-1), 'num_prefix_tokens'),
+    (dict(in_channels=8, num_prefix_tokens='1'), r"num_prefix_tokens must be an int >= 0, got '1'"),
+    (dict(in_channels=8, feat_index=1.0), r'feat_index must be an int .*got 1\.0'),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -56,3 +58,12 @@ def test_wrong_feature_rank_is_refused():
         EnergyHead(in_channels=8)(torch.randn(2, 5, 8))
     with pytest.raises(ValueError, match="pool_type='gap'.*4-d"):
         EnergyHead(in_channels=8, pool_type='gap')(torch.randn(2, 8))
+
+
+@pytest.mark.parametrize('feat_index', [2, -3])
+def test_feature_index_out_of_range_names_the_outputs(feat_index):
+    head = EnergyHead(in_channels=8, feat_index=feat_index)
+    with pytest.raises(ValueError, match=rf'feat_index={feat_index}\) is out of range: the '
+                       r'backbone returned 2 feature map\(s\); choose feat_index in \[-2, 1\]'):
+        head((torch.randn(2, 8), torch.randn(2, 8)))
+    assert head.feat_index == feat_index

@@ -31,11 +31,25 @@ def test_scaler_backs_off_grows_and_stays_in_range():
     assert scaler.scale == 1.0 and not scaler.can_back_off
 
 
-@pytest.mark.parametrize('kwargs', [dict(init_scale=0.5), dict(growth_factor=1.0),
-                                    dict(backoff_factor=1.0), dict(growth_interval=0)])
-def test_scaler_rejects_bad_settings(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(init_scale=0.5), 'min_scale <= init_scale'),
+    (dict(growth_factor=1.0), 'growth_factor > 1'),
+    (dict(backoff_factor=1.0), 'backoff_factor < 1'),
+    (dict(growth_interval=0), 'growth_interval must be >= 1'),
+    (dict(init_scale=0.0, min_scale=0.0), r'init_scale > 0 and min_scale > 0.*init_scale=0\.0'),
+    (dict(init_scale=-4.0, min_scale=-8.0, max_scale=-1.0), r'min_scale=-8\.0'),
+])
+def test_scaler_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         EnergyGradScaler(**kwargs)
+
+
+def test_scaler_state_round_trip_is_clipped_to_the_range():
+    source = EnergyGradScaler(init_scale=64.0, max_scale=64.0)
+    source.update(found_inf=True)
+    target = EnergyGradScaler(init_scale=8.0, max_scale=16.0)
+    target.load_state_dict(source.state_dict())
+    assert target.state_dict() == {'scale': 16.0, 'good_steps': 0}  # 32 clipped to max
 
 
 def tiny_energy():

@@ -119,6 +119,15 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         if grad_mode not in INPUT_GRADIENT_MODES:
             raise ValueError(f'grad_mode must be one of {tuple(INPUT_GRADIENT_MODES)}, '
                              f'got {grad_mode!r}')
+        flags = dict(learnable_alpha=learnable_alpha, grad_checkpoint=grad_checkpoint,
+                     stepwise_backward=stepwise_backward,
+                     recompute_elementwise=recompute_elementwise)
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                raise TypeError(f'{name} must be True or False, got {value!r}')
+        if not isinstance(loss, dict) and not callable(loss):
+            raise TypeError('loss must be a criterion config dict (e.g. dict(type='
+                            f"'SmoothL1Loss', beta=1.0)) or a callable loss(x_n, x), got {loss!r}")
         if head is None:
             raise ValueError('EnergyRestorationAlgorithm needs a head (e.g. EnergyHead)')
         if not isinstance(log_clean_energy, int) or log_clean_energy < 0:

@@ -44,8 +44,12 @@ class EnergyHead(BaseModule):
             raise ValueError(f'in_channels must be a positive int, got {in_channels!r}')
         if pool_type not in self.POOL_TYPES:
             raise ValueError(f'pool_type must be one of {self.POOL_TYPES}, got {pool_type!r}')
-        if num_prefix_tokens < 0:
-            raise ValueError(f'num_prefix_tokens must be >= 0, got {num_prefix_tokens}')
+        if isinstance(num_prefix_tokens, bool) or not isinstance(num_prefix_tokens, int) \
+                or num_prefix_tokens < 0:
+            raise ValueError(f'num_prefix_tokens must be an int >= 0, got {num_prefix_tokens!r}')
+        if isinstance(feat_index, bool) or not isinstance(feat_index, int):
+            raise ValueError(f'feat_index must be an int (index into the backbone outputs), '
+                             f'got {feat_index!r}')
         self.in_channels = in_channels
         self.pool_type = pool_type
         self.num_prefix_tokens = num_prefix_tokens
@@ -70,7 +74,14 @@ class EnergyHead(BaseModule):
 
     def pool(self, feats: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         """Select and pool backbone output(s) to [B, C]."""
-        x = feats[self.feat_index] if isinstance(feats, (tuple, list)) else feats
+        if isinstance(feats, (tuple, list)):
+            if not -len(feats) <= self.feat_index < len(feats):
+                raise ValueError(f'EnergyHead(feat_index={self.feat_index}) is out of range: the '
+                                 f'backbone returned {len(feats)} feature map(s); choose '
+                                 f'feat_index in [{-len(feats)}, {len(feats) - 1}]')
+            x = feats[self.feat_index]
+        else:
+            x = feats
         pool_type = self._resolve_pool_type(x)
         if pool_type == 'cls_token':
             pooled = x[:, 0]

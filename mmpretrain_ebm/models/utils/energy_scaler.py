@@ -40,6 +40,10 @@ class EnergyGradScaler:
                  growth_interval: int = 1000,
                  min_scale: float = 1.0,
                  max_scale: float = 2.0**8) -> None:
+        if not min_scale > 0 or not init_scale > 0:
+            raise ValueError('EnergyGradScaler needs init_scale > 0 and min_scale > 0 (a zero '
+                             f'or negative scale destroys the gradient), got init_scale='
+                             f'{init_scale!r}, min_scale={min_scale!r}')
         if not min_scale <= init_scale <= max_scale:
             raise ValueError(f'need min_scale <= init_scale <= max_scale, got {min_scale}, '
                              f'{init_scale}, {max_scale}')

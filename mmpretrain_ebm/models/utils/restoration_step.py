@@ -83,6 +83,10 @@ def restoration_step(energy_fn: EnergyFn,
     if grad_mode not in INPUT_GRADIENT_MODES:
         raise ValueError(f'grad_mode must be one of {tuple(INPUT_GRADIENT_MODES)}, '
                          f'got {grad_mode!r}')
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError('a restoration step cannot run under torch.inference_mode(): it '
+                           'computes dE/dx, which needs autograd; use torch.no_grad() or no '
+                           'context (gradients are enabled inside the step)')
     x = x_prev.detach().requires_grad_(True)
     double_backward = grad_mode in DOUBLE_BACKWARD_MODES
     # only a graph that is differentiated again needs the math attention backend
