@@ -244,6 +244,8 @@ def test_built_from_the_registry_with_defaults():
     ('head', r'non-finite energy at restoration step 1 of 2'),
     ('alpha', r'alpha is inf'),
     ('huge_alpha', r'non-finite restoration loss at restoration step 1 of 2'),
+    # finite forward quantities, but step 1's gradients (taken at once, stepwise backward)
+    ('gradient', r'non-finite parameter gradient at restoration step 1 of 2'),
 ])
 def test_non_finite_values_stop_before_the_weights_change(photos, poison, message):
     model = build_model('vit', num_steps=2)
@@ -252,6 +254,8 @@ def test_non_finite_values_stop_before_the_weights_change(photos, poison, messag
             model.head.fc.weight[0, 0] = float('nan')
         elif poison == 'alpha':
             model.alpha.fill_(float('inf'))
+        elif poison == 'gradient':
+            model.head.fc.weight.register_hook(lambda grad: grad * float('inf'))
         else:
             model.alpha.fill_(3e38)
     before = copy.deepcopy(model.state_dict())

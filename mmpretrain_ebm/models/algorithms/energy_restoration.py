@@ -293,16 +293,21 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
             on the iterations selected by ``log_clean_energy``, ``energy_clean`` (mean E(x)).
 
         Raises:
-            FloatingPointError: a non-finite energy, input gradient, step loss or alpha,
-                naming the step; raised before any backward, so the weights stay intact.
+            FloatingPointError: a non-finite energy, input gradient, step loss or alpha, or
+                (``stepwise_backward`` outside fp16) parameter gradient of an early step,
+                naming the step; raised before the optimizer step, so the weights stay
+                intact. The last step's parameter gradients come from mmengine's backward
+                after this returns and are not checked here (under fp16 ``AmpOptimWrapper``
+                skips a non-finite update).
         """
         clean, corrupted = self._split_views(inputs)
+        early_gradients_finite = []
         if self.stepwise_backward:
-            steps, step_losses = self._stepwise_chain(clean, corrupted)
+            steps, step_losses, early_gradients_finite = self._stepwise_chain(clean, corrupted)
         else:
             steps = self.restoration_chain(corrupted, create_graph=True)
             step_losses = [self.criterion(step.x, clean) for step in steps]
-        self._assert_finite(steps, step_losses)
+        self._assert_finite(steps, step_losses, early_gradients_finite)
         losses = {f'loss_step{n}': step_loss / self.num_steps
                   for n, step_loss in enumerate(step_losses, start=1)}
         losses['alpha'] = self.alpha.detach().clone()
@@ -313,10 +318,13 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         self._loss_calls += 1
         return losses
 
-    def _stepwise_chain(self, clean: Tensor,
-                        corrupted: Tensor) -> Tuple[List[RestorationStep], List[Tensor]]:
+    def _stepwise_chain(
+            self, clean: Tensor,
+            corrupted: Tensor) -> Tuple[List[RestorationStep], List[Tensor], List[Tensor]]:
         """The chain and its step losses, each early step backpropagated at once: steps
-        1..N-1 come back detached, the last loss carries their gradients."""
+        1..N-1 come back detached, the last loss carries their gradients. Also whether each
+        early step's parameter gradients were finite (not checked under fp16, where
+        ``AmpOptimWrapper`` skips a non-finite update)."""
         fp16 = fp16_autocast_active(corrupted.device.type)
         gradients = StepwiseGradients([p for p in self.parameters() if p.requires_grad],
                                       self.step_loss_scaler if fp16 else None)
@@ -333,24 +341,30 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
             steps.append(step)
             step_losses.append(step_loss)
             x = step.x
-        return steps, step_losses
+        return steps, step_losses, gradients.finite
 
-    def _assert_finite(self, steps: List[RestorationStep], step_losses: List[Tensor]) -> None:
-        """One host sync for all checks; names the first offending step and quantity."""
-        checks = [torch.isfinite(self.alpha.detach()).all()]
-        for step, step_loss in zip(steps, step_losses):
-            checks += [torch.isfinite(step.energy.detach()).all(),
-                       torch.isfinite(step.grad.detach()).all(),
-                       torch.isfinite(step_loss.detach()).all()]
-        ok = torch.stack(checks).tolist()
+    def _assert_finite(self, steps: List[RestorationStep], step_losses: List[Tensor],
+                       early_gradients_finite: Sequence[Tensor] = ()) -> None:
+        """One host sync for all checks; names the first offending step and quantity.
+
+        ``early_gradients_finite``: per early step of :meth:`_stepwise_chain`, whether its
+        parameter gradients (already taken) were finite.
+        """
+        checks = [(torch.isfinite(self.alpha.detach()).all(), None, 'alpha')]
+        for index, (step, step_loss) in enumerate(zip(steps, step_losses), start=1):
+            checks += [(torch.isfinite(step.energy.detach()).all(), index, 'energy'),
+                       (torch.isfinite(step.grad.detach()).all(), index,
+                        'input gradient dE/dx'),
+                       (torch.isfinite(step_loss.detach()).all(), index, 'restoration loss')]
+        checks += [(finite, index, 'parameter gradient')
+                   for index, finite in enumerate(early_gradients_finite, start=1)]
+        ok = torch.stack([finite for finite, _, _ in checks]).tolist()
         if all(ok):
             return
-        if not ok[0]:
+        _, step_index, what = checks[ok.index(False)]
+        if step_index is None:
             raise FloatingPointError(
                 f'alpha is {self.alpha.item()}; stopping before the optimizer step')
-        names = ('energy', 'input gradient dE/dx', 'restoration loss')
-        first = ok.index(False) - 1
-        step_index, what = first // 3 + 1, names[first % 3]
         scale = (f' (fp16 energy scale {self.energy_scaler.scale})' if self.grad_mode == 'exact'
                  and fp16_autocast_active(steps[0].x.device.type) else '')
         raise FloatingPointError(

@@ -16,7 +16,9 @@ backward.
 
 Under fp16 autocast the early steps are scaled like the outer loss (dynamic scale, backing off
 on overflow). A non-finite gradient is passed on, so ``AmpOptimWrapper`` skips the update as
-it would for the outer backward.
+it would for the outer backward. Otherwise :attr:`StepwiseGradients.finite` records, without
+a host sync, whether each early step's gradients were finite, for the caller to check before
+the optimizer step.
 """
 from typing import List, Optional, Sequence
 
@@ -74,6 +76,8 @@ class StepwiseGradients:
         self.params = list(params)
         self.fp16_scaler = fp16_scaler
         self.accumulated: List[Optional[Tensor]] = [None] * len(self.params)
+        #: Without ``fp16_scaler``: a boolean scalar per :meth:`backward_now` with a graph.
+        self.finite: List[Tensor] = []
 
     def backward_now(self, loss: Tensor) -> None:
         """Add d(loss)/d(params) and free ``loss``'s graph (a loss without graph adds 0)."""
@@ -82,9 +86,11 @@ class StepwiseGradients:
         scale = self.fp16_scaler.scale if self.fp16_scaler is not None else 1.0
         grads = torch.autograd.grad(loss * scale if scale != 1.0 else loss, self.params,
                                     allow_unused=True)
+        finite = torch.stack([g.isfinite().all() for g in grads if g is not None]).all()
         if self.fp16_scaler is not None:
-            finite = torch.stack([g.isfinite().all() for g in grads if g is not None])
-            self.fp16_scaler.update(found_inf=not bool(finite.all()))
+            self.fp16_scaler.update(found_inf=not bool(finite))
+        else:
+            self.finite.append(finite)
         for index, grad in enumerate(grads):
             if grad is None:
                 continue
