@@ -53,8 +53,8 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
     Note: a bias added right before the head (e.g. the final LayerNorm's bias of ViT, Swin
     or ConvNeXt) shifts E by a constant, so dE/dx and the loss do not depend on it and it
     learns nothing. Its ``.grad`` is ``None`` in the exact mode in a single process, but a
-    zero tensor in the finite-difference mode and under DDP (which needs
-    ``find_unused_parameters=True`` for it), where weight decay may still shrink it.
+    zero tensor in the finite-difference mode and under DDP (which fills in zeros; no
+    ``find_unused_parameters`` needed), where weight decay may still shrink it.
 
     Args:
         backbone: Backbone config (any mmpretrain backbone).
