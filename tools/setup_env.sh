@@ -41,27 +41,27 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(inputs_hash)" ]]; then
     exit 0
 fi
 
-# Fails unless interpreter $1 (described by $2) runs Python >= MIN_PYTHON.
+# Fails unless interpreter $1 (described by $2) runs Python >= MIN_PYTHON; $3 says what to do.
 check_python() {
     local version major minor
     version=$("$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null) \
-        || fail "$2 '$1' cannot be run; Python >= $MIN_PYTHON is needed"
+        || fail "$2 '$1' cannot be run; Python >= $MIN_PYTHON is needed: $3"
     IFS=. read -r major minor _ <<<"$version"
     (( major > ${MIN_PYTHON%.*} || (major == ${MIN_PYTHON%.*} && minor >= ${MIN_PYTHON#*.}) )) \
-        || fail "$2 '$1' is Python $version; mmpretrain_ebm needs Python >= $MIN_PYTHON"
+        || fail "$2 '$1' is Python $version; mmpretrain_ebm needs Python >= $MIN_PYTHON: $3"
 }
 
 PY="$VENV/bin/python"
 if [[ ! -x "$PY" ]]; then
     BASE="${EBM_BASE_PYTHON:-$(command -v python3.11 || command -v python3 || true)}"
     [[ -n "$BASE" ]] || fail "neither python3.11 nor python3 is on PATH; install Python >= $MIN_PYTHON or set EBM_BASE_PYTHON to one"
-    check_python "$BASE" "the base interpreter (EBM_BASE_PYTHON)"
+    check_python "$BASE" "the base interpreter" "set EBM_BASE_PYTHON to one"
     "$BASE" -c 'import ensurepip, venv' 2>/dev/null \
         || fail "'$BASE' lacks the venv module (Debian/Ubuntu: apt install python3.11-venv)"
     say "creating virtual environment $VENV with $BASE"
     "$BASE" -m venv "$VENV"
 fi
-check_python "$PY" "the venv's interpreter (EBM_VENV=$VENV)"
+check_python "$PY" "the venv's interpreter" "delete $VENV or set EBM_VENV to another folder"
 pip_install() { "$PY" -m pip install --disable-pip-version-check --progress-bar off "$@"; }
 
 say "installing ${TORCH_PINS[*]} (about a minute the first time)"
@@ -93,7 +93,7 @@ check_build_tools() {
         || fail "C++ compiler '$cxx' is version '${version:-unknown}'; building mmcv needs g++ >= $MIN_GXX (C++20)"
 }
 
-build_mmcv() {  # builds the wheel into $1
+build_mmcv() {  # builds the wheel into folder $1 and installs it
     check_build_tools
     say "building mmcv $MMCV_VERSION with ops from source: about 12 minutes on 2 cores;"
     say "the wheel is kept in $1 so that later set-ups skip this step"
@@ -108,8 +108,10 @@ build_mmcv() {  # builds the wheel into $1
     sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
     (cd "$src" && MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" "$PY" -m pip wheel \
         --disable-pip-version-check --no-deps --no-build-isolation -w "$1" .)
+    pip_install --no-deps --force-reinstall "$(ls "$1"/mmcv-"$MMCV_VERSION"-*.whl | head -n1)"
 }
 
+CACHED_WHEEL=
 if mmcv_installed 2>/dev/null; then
     say "mmcv $MMCV_VERSION with ops is already installed"
 else
@@ -120,25 +122,23 @@ gpu = torch.cuda.is_available() or os.environ.get("FORCE_CUDA") == "1"
 ops = "cu" + torch.version.cuda.replace(".", "") if gpu and torch.version.cuda else "cpu"
 print(f"cp{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}-{ops}")')"
     mkdir -p "$WHEELS"
-    WHEEL=$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n1 || true)
-    if [[ -n "$WHEEL" ]]; then
-        say "using the cached mmcv wheel $WHEEL"
-        pip_install --no-deps --force-reinstall "$WHEEL"
-        if ! mmcv_installed; then
-            say "the cached wheel does not work in $VENV: removing it and rebuilding"
-            rm -f "$WHEEL"
-            WHEEL=
-        fi
-    fi
-    if [[ -z "$WHEEL" ]]; then
+    CACHED_WHEEL=$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+    if [[ -n "$CACHED_WHEEL" ]]; then
+        say "using the cached mmcv wheel $CACHED_WHEEL"
+        pip_install --no-deps --force-reinstall "$CACHED_WHEEL"
+    else
         build_mmcv "$WHEELS"
-        WHEEL="$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl | head -n1)"
-        pip_install --no-deps --force-reinstall "$WHEEL"
     fi
 fi
 
 say "installing mmpretrain_ebm and its pinned dependencies (editable, with the tests extra)"
 pip_install --no-build-isolation -e "$ROOT[tests]"
+# Only now are mmcv's own dependencies (opencv, mmengine, ...) there to import it with.
+if [[ -n "$CACHED_WHEEL" ]] && ! mmcv_installed; then
+    say "the cached wheel does not work in $VENV: removing it and rebuilding"
+    rm -f "$CACHED_WHEEL"
+    build_mmcv "$WHEELS"
+fi
 "$PY" -c "import mmcv.ops, mmpretrain, mmseg, mmpretrain_ebm; print('[setup_env] stack OK: mmcv', mmcv.__version__, '| mmpretrain', mmpretrain.__version__, '| mmseg', mmseg.__version__, '| mmpretrain_ebm', mmpretrain_ebm.__version__)"
 inputs_hash > "$STAMP"
 say "done: activate with 'source $VENV/bin/activate'"

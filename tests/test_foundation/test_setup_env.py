@@ -15,7 +15,8 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 WHEEL_NAME = 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl'
 
-# $STATE holds the content of the last installed mmcv wheel: 'ok' imports, anything else not.
+# $STATE holds the content of the last installed mmcv wheel: 'ok' imports, anything else not;
+# like the real one, mmcv imports only once its dependencies came with the editable install.
 STUB_PYTHON = r'''#!/bin/bash
 echo "$PWD :: $*" >> "$LOG"
 after() { local flag=$1; shift; while (( $# )); do [[ $1 == "$flag" ]] && { echo "$2"; return; }; shift; done; }
@@ -25,12 +26,13 @@ if [[ $1 == -m && $2 == pip ]]; then
                   echo "flags = ['-std=c++17']" > "$dest/mmcv-2.1.0/setup.py"
                   tar -czf "$dest/mmcv-2.1.0.tar.gz" -C "$dest" mmcv-2.1.0 ;;
         wheel) grep -q c++20 setup.py && echo ok > "$(after -w "$@")/WHEEL_NAME" ;;
-        install) for arg; do [[ $arg == *.whl ]] && cp "$arg" "$STATE"; done ;;
+        install) for arg; do [[ $arg == *.whl ]] && cp "$arg" "$STATE"
+                             [[ $arg == -e ]] && touch "$STATE.deps"; done ;;
     esac
     exit 0
 fi
 if [[ $1 == - ]]; then  # the mmcv check
-    [[ $(cat "$STATE" 2>/dev/null) == ok ]] || { echo "stub mmcv does not import" >&2; exit 1; }
+    [[ $(cat "$STATE" 2>/dev/null) == ok && -f $STATE.deps ]] || { echo "no mmcv" >&2; exit 1; }
     exit 0
 fi
 [[ $2 == *"stack OK"* ]] && exit 0
@@ -82,8 +84,11 @@ def test_relative_paths_keyed_cache_and_a_broken_cached_wheel_is_rebuilt(tmp_pat
     calls = (tmp_path / 'log').read_text()
     assert f'pip install --disable-pip-version-check --progress-bar off --no-deps --force-reinstall {keyed}' in calls
     assert 'the cached wheel does not work' in result.stdout
-    build = [line.split(' :: ')[0] for line in calls.splitlines() if ' pip wheel ' in line]
-    assert len(build) == 1 and not Path(build[0]).exists()  # the build folder is gone
+    lines = calls.splitlines()
+    build = [i for i, line in enumerate(lines) if ' pip wheel ' in line]
+    deps = [i for i, line in enumerate(lines) if ' pip install ' in line and ' -e ' in line]
+    assert len(build) == 1 and deps[0] < build[0]  # judged only once mmcv's dependencies are in
+    assert not Path(lines[build[0]].split(' :: ')[0]).exists()  # the build folder is gone
     assert keyed.read_text() == 'ok\n'  # rebuilt in place, from the relative EBM_CACHE
     assert (tmp_path / 'mmcv_state').read_text() == 'ok\n'  # and installed
     assert str(other_key) not in calls and str(flat) not in calls
@@ -118,8 +123,8 @@ def test_a_base_python_older_than_3_11_is_refused(tmp_path):
     launcher = write_script(tmp_path / 'launcher-python', '#!/bin/sh\necho PYTHON ran >&2; exit 3\n')
     result = run_setup(tmp_path, EBM_VENV='new', EBM_BASE_PYTHON=str(old), PYTHON=str(launcher))
     assert result.returncode == 1
-    assert result.stderr == (f"[setup_env] error: the base interpreter (EBM_BASE_PYTHON) '{old}' "
-                             'is Python 3.10.12; mmpretrain_ebm needs Python >= 3.11\n')
+    assert result.stderr == (f"[setup_env] error: the base interpreter '{old}' is Python 3.10.12; "
+                             'mmpretrain_ebm needs Python >= 3.11: set EBM_BASE_PYTHON to one\n')
     assert not (tmp_path / 'new').exists()
 
 
