@@ -73,8 +73,7 @@ def test_other_settings_regenerate(tmp_path):
     assert run(out, '--crop', '16', '--seed', '1').returncode == 0
     assert tree(out)['train/coffee_000.png'] != first['train/coffee_000.png']
     # fewer crops per photograph: the tool's own extra files go
-    result = subprocess.run([sys.executable, str(TOOL), str(out), '--crop', '16',
-                             '--per-image', '1'], capture_output=True, text=True, cwd=ROOT)
+    result = run(out, '--crop', '16', '--per-image', '1')  # the last --per-image wins
     assert result.returncode == 0, result.stderr
     assert set(tree(out)) == crops(per_image=1) | {'prepare_demo_data.json'}
 
