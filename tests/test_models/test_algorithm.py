@@ -13,6 +13,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from mmpretrain_ebm.models import EnergyRestorationAlgorithm
+from mmpretrain_ebm.models.utils.restoration_step import RestorationStep
 
 
 def loss_total(losses):
@@ -264,3 +265,26 @@ def test_non_finite_values_stop_before_the_weights_change(photos, poison, messag
         model.train_step(make_batch(photos), wrapper)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, before[key], rtol=0, atol=0, equal_nan=True, msg=key)
+
+
+def test_the_first_failing_step_is_named_even_when_a_later_one_fails_too():
+    model = build_model('vit', num_steps=2)
+    finite, broken = torch.ones(2), torch.full((2, ), float('nan'))
+    steps = [RestorationStep(x=torch.zeros(2, 3, 4, 4), energy=finite, grad=torch.zeros(2)),
+             RestorationStep(x=torch.zeros(2, 3, 4, 4), energy=broken, grad=torch.zeros(2))]
+    losses = [torch.tensor(1.0), torch.tensor(1.0)]
+    with pytest.raises(FloatingPointError, match='non-finite parameter gradient at '
+                       'restoration step 1 of 2'):
+        model._assert_finite(steps, losses, [torch.tensor(False)])
+    with pytest.raises(FloatingPointError, match='non-finite energy at restoration step 2'):
+        model._assert_finite(steps, losses, [torch.tensor(True)])
+
+
+def test_stepwise_backward_when_no_trainable_parameter_gets_a_gradient(photos):
+    """Only the pre-head bias trains (it gets no gradient): the early step adds nothing."""
+    model = build_model('vit', num_steps=2, learnable_alpha=False)
+    for name, param in model.named_parameters():
+        param.requires_grad_(name == 'backbone.ln1.bias')
+    clean = photos[:2]
+    losses = model.loss([clean, clean * (grid_mask(clean) != 0)], [DataSample()] * 2)
+    assert torch.isfinite(losses['loss_step1'] + losses['loss_step2'])

@@ -351,13 +351,14 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         parameter gradients (already taken) were finite.
         """
         checks = [(torch.isfinite(self.alpha.detach()).all(), None, 'alpha')]
+        gradient_checks = list(early_gradients_finite)
         for index, (step, step_loss) in enumerate(zip(steps, step_losses), start=1):
             checks += [(torch.isfinite(step.energy.detach()).all(), index, 'energy'),
                        (torch.isfinite(step.grad.detach()).all(), index,
                         'input gradient dE/dx'),
                        (torch.isfinite(step_loss.detach()).all(), index, 'restoration loss')]
-        checks += [(finite, index, 'parameter gradient')
-                   for index, finite in enumerate(early_gradients_finite, start=1)]
+            if index <= len(gradient_checks):  # in step order: the first failure is named
+                checks.append((gradient_checks[index - 1], index, 'parameter gradient'))
         ok = torch.stack([finite for finite, _, _ in checks]).tolist()
         if all(ok):
             return

@@ -80,17 +80,17 @@ class StepwiseGradients:
         self.finite: List[Tensor] = []
 
     def backward_now(self, loss: Tensor) -> None:
-        """Add d(loss)/d(params) and free ``loss``'s graph (a loss without graph adds 0)."""
-        if not loss.requires_grad:
-            return
+        """Add d(loss)/d(params) and free ``loss``'s graph (a loss without graph, or one
+        that reaches no parameter, adds 0 and counts as finite)."""
         scale = self.fp16_scaler.scale if self.fp16_scaler is not None else 1.0
         grads = torch.autograd.grad(loss * scale if scale != 1.0 else loss, self.params,
-                                    allow_unused=True)
-        finite = torch.stack([g.isfinite().all() for g in grads if g is not None]).all()
-        if self.fp16_scaler is not None:
-            self.fp16_scaler.update(found_inf=not bool(finite))
-        else:
-            self.finite.append(finite)
+                                    allow_unused=True) if loss.requires_grad else ()
+        present = [g.isfinite().all() for g in grads if g is not None]
+        if self.fp16_scaler is None:
+            self.finite.append(torch.stack(present).all() if present else
+                               torch.ones((), dtype=torch.bool, device=loss.device))
+        elif present:
+            self.fp16_scaler.update(found_inf=not bool(torch.stack(present).all()))
         for index, grad in enumerate(grads):
             if grad is None:
                 continue
