@@ -25,7 +25,7 @@ def parameter_gradients(model, photos):
 
 
 # A bias added right before the energy's linear map shifts E by a constant: dE/dx, and so
-# the loss, does not depend on it. Under DDP these need find_unused_parameters=True.
+# the loss, does not depend on it (DDP fills in zero gradients for it).
 NO_SECOND_ORDER_PATH = {'vit': {'backbone.ln1.bias'}, 'convnext': {'backbone.norm1.bias'},
                         'swin': {'backbone.norm1.bias'}, 'resnet': set()}
 

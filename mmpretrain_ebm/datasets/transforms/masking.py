@@ -173,9 +173,10 @@ class RandomBoxMaskCorruption(BaseCorruption):
         if self.size_range[1] > largest:
             raise ValueError(
                 f'size_range {tuple(self.size_range)} in unit {size_unit!r} allows boxes larger '
-                f'than the image (the largest normalized size is {largest:g}): every such box '
-                "masks the whole image. Lower the sizes, or use size_unit='image_area_per_box' "
-                'for sizes relative to 1/num_boxes of the image.')
+                f'than the image (the largest normalized size is {largest:g}): such a box is '
+                'cut to the image and covers most or all of it. Lower the sizes, or use '
+                "size_unit='image_area_per_box' for sizes relative to 1/num_boxes of the "
+                'image.')
         self.aspect_ratio_range = _check_range(aspect_ratio_range, 'aspect_ratio_range')
 
     def corrupt(self, img: np.ndarray) -> np.ndarray:
