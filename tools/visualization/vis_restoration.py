@@ -2,12 +2,13 @@
 
     python tools/visualization/vis_restoration.py CONFIG CHECKPOINT IMAGE_OR_FOLDER [...]
         [--out-dir vis_restoration] [--corruption-index I ...] [--img-size S] [--seed 0]
-        [--max-images 8] [--device cpu] [--cfg-options key=value ...]
+        [--max-images 8] [--device cpu] [--overwrite] [--cfg-options key=value ...]
 
 For every corruption of the config's training pipeline (each part of a ``MixedCorruption``),
 writes ``<out-dir>/<corruption>.png``: one row per image, columns corrupted, step 1..N,
 clean, each restored image labelled with its PSNR against the clean one. Images are
-resized (short edge) and center-cropped to the training crop size.
+resized (short edge) and center-cropped to the training crop size. Existing figures are
+kept unless ``--overwrite`` is given.
 """
 import argparse
 from pathlib import Path
@@ -38,15 +39,19 @@ def parse_args() -> argparse.Namespace:
                         help='square image side; default: the training crop size')
     parser.add_argument('--seed', type=int, default=0, help='seed of the corruptions')
     parser.add_argument('--max-images', type=int, default=8,
-                        help='use at most this many images (sorted by path)')
+                        help='use at most this many images: the first of all files given '
+                        'or found, sorted by path, each once')
     parser.add_argument('--device', default='cpu', help='e.g. cpu or cuda:0')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace existing <out-dir>/<corruption>.png figures')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, as key=value pairs')
     return parser.parse_args()
 
 
 def collect_images(inputs: List[str], max_images: int) -> List[str]:
-    """Image files given directly or found (non-recursively) in the given folders."""
+    """The first ``max_images`` of the image files given directly or found (non-recursively)
+    in the given folders, all sorted by path together, each once."""
     paths = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -60,18 +65,37 @@ def collect_images(inputs: List[str], max_images: int) -> List[str]:
             raise FileNotFoundError(f'{item} is neither an image file nor a folder')
     if max_images < 1:
         raise ValueError(f'--max-images must be >= 1, got {max_images}')
-    return [str(p) for p in paths[:max_images]]
+    return [str(p) for p in sorted(set(paths))[:max_images]]
 
 
 def select(corruptions: List[dict], indices: List[int]) -> List[dict]:
-    """The corruptions at ``indices``; every index must exist."""
+    """The corruptions at ``indices``; every index must exist, each given once."""
     if indices is None:
         return corruptions
     names = [f'{i}: {c["type"]}' for i, c in enumerate(corruptions)]
     bad = [i for i in indices if not 0 <= i < len(corruptions)]
     if bad:
         raise ValueError(f'--corruption-index {bad} out of range; the config has {names}')
+    repeated = sorted({i for i in indices if indices.count(i) > 1})
+    if repeated:
+        raise ValueError(f'--corruption-index {repeated} given more than once; give each '
+                         'index once')
     return [corruptions[i] for i in indices]
+
+
+def check_img_size(img_size: int) -> int:
+    """``img_size`` if it is a usable image side (>= 1 px)."""
+    if img_size < 1:
+        raise ValueError(f'--img-size must be >= 1 px, got {img_size}')
+    return img_size
+
+
+def check_free(paths: List[Path], overwrite: bool) -> None:
+    """Refuse to replace existing files unless ``overwrite``."""
+    existing = [str(path) for path in paths if path.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f'{existing} exist; pass --overwrite to replace them, or '
+                              'choose another --out-dir')
 
 
 def main() -> None:
@@ -82,7 +106,8 @@ def main() -> None:
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     pipeline = cfg.train_dataloader.dataset.pipeline
     corruptions = select(find_corruptions(pipeline), args.corruption_index)
-    img_size = args.img_size or find_crop_size(pipeline)
+    img_size = (find_crop_size(pipeline) if args.img_size is None else
+                check_img_size(args.img_size))
     image_paths = collect_images(args.images, args.max_images)
 
     model_cfg = cfg.model.copy()
@@ -93,12 +118,13 @@ def main() -> None:
     model.to(args.device).eval()
 
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     chains = restoration_chains(model, image_paths, corruptions, img_size, args.seed)
-    for chain in chains:
+    paths = [out_dir / f'{chain.corruption}.png' for chain in chains]
+    check_free(paths, args.overwrite)  # the names are known once the corruptions ran
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for chain, path in zip(chains, paths):
         figure = draw_restoration_chains(
             [chain], title=f'{chain.corruption} - {Path(args.checkpoint).name}')
-        path = out_dir / f'{chain.corruption}.png'
         if not cv2.imwrite(str(path), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR)):
             raise OSError(f'could not write {path}')
         gains = chain.psnr[:, -1].mean() - chain.psnr[:, 0].mean()
