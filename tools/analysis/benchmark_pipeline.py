@@ -1,8 +1,9 @@
 """Throughput of the pretraining data pipeline per corruption, as one dataloader worker.
 
-    python tools/analysis/benchmark_pipeline.py [--num-images 100] [--repeat 20] [--images ...]
+    python tools/analysis/benchmark_pipeline.py [--num-images 100] [--repeat 20] [--size 224]
+        [--images ...]
 
-Two tables, both at 224 px, single-threaded like an mmengine dataloader worker (OpenCV,
+Two tables, both at ``--size`` px, single-threaded like an mmengine dataloader worker (OpenCV,
 OpenMP/BLAS and torch limited to one thread):
 
 1. *Pipeline*: ``LoadImageFromFile`` (JPEG decoding) -> ``RandomResizedCrop`` ->
@@ -12,8 +13,11 @@ OpenMP/BLAS and torch limited to one thread):
    corruption, against ``RandomResizedCrop`` alone: the corruption's own cost, without the
    decoding that dominates a real worker.
 
-The photos are scikit-image's (saved as quality-90 JPEGs in a temporary folder) unless
-``--images`` names files. Each pipeline is timed ``--repeat`` times on ``--num-images``
+The corruptions are exactly those of the ImageNet pretraining configs
+(``configs/ebm/*_in1k.py``, read with ``Config.fromfile``), each distinct one once and labelled
+by its arguments (the shared ``mean``/``std`` left out); the mixed task is the configs' own
+``MixedCorruption``. The photos are scikit-image's (saved as quality-90 JPEGs in a temporary
+folder) unless ``--images`` names files. Each pipeline is timed ``--repeat`` times on ``--num-images``
 images, interleaved with the others, and its fastest run is reported: many short runs let
 the minimum find the quiet moments of a shared machine.
 """
@@ -26,11 +30,12 @@ import argparse  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Callable, Dict, List  # noqa: E402
+from typing import Callable, Dict, List, Optional, Sequence  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmpretrain.registry import TRANSFORMS  # noqa: E402
 
 import mmpretrain_ebm  # noqa: E402,F401  (registers the corruption transforms)
@@ -39,35 +44,59 @@ BASELINE = 'RandomResizedCrop alone'
 SKIMAGE_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'hubble_deep_field')
 META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'flip', 'corruption')
 
-CORRUPTIONS = {
-    'GridMask 16 px, 70%': dict(type='GridMaskCorruption', cell_size=16, mask_ratio=0.7),
-    'GridMask 24 px, 70%': dict(type='GridMaskCorruption', cell_size=24, mask_ratio=0.7),
-    'RandomBoxMask small': dict(type='RandomBoxMaskCorruption', preset='small'),
-    'RandomBoxMask large': dict(type='RandomBoxMaskCorruption', preset='large'),
-    'SuperResolution 16x': dict(type='SuperResolutionCorruption', scale=16),
-    'SuperResolution 24x': dict(type='SuperResolutionCorruption', scale=24),
-    'Denoising': dict(type='DenoisingCorruption'),
-    'Colorization': dict(type='ColorizationCorruption'),
-    'Mixed (Table 3)': dict(type='MixedCorruption', corruptions=[
-        dict(type='GridMaskCorruption', cell_size=16, mask_ratio=0.7),
-        dict(type='SuperResolutionCorruption', scale=16),
-        dict(type='DenoisingCorruption'),
-        dict(type='ColorizationCorruption')]),
-}
+CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / 'ebm'
+CONFIG_GLOB = '*_in1k.py'  # the ImageNet pretraining configs, all at 224 px
+NORM_KEYS = ('mean', 'std')  # shared by every config (img_norm); left out of the labels
 
 
-def parse_args() -> argparse.Namespace:
+def label(cfg: dict) -> str:
+    """``cfg`` as a short name and its arguments, e.g. ``GridMask cell_size=16 mask_ratio=0.7``."""
+    name = cfg['type'].replace('Corruption', '')
+    if name == 'Mixed':
+        parts = [' + '.join(label(c) for c in cfg['corruptions'])]
+        parts += [f'{k}={v}' for k, v in cfg.items() if k not in ('type', 'corruptions')]
+        return f'{name}: ' + ', '.join(parts)
+    return ' '.join([name] + [f'{k}={v}' for k, v in cfg.items()
+                              if k != 'type' and k not in NORM_KEYS])
+
+
+def config_corruptions() -> Dict[str, dict]:
+    """Every distinct corruption of the training pipelines of ``configs/ebm/*_in1k.py``, by
+    label, the mixes last."""
+    found = {}
+    for path in sorted(CONFIGS.glob(CONFIG_GLOB)):
+        for cfg in Config.fromfile(path).train_dataloader.dataset.pipeline:
+            if cfg['type'].endswith('Corruption'):
+                found.setdefault(label(cfg), cfg.to_dict())
+    if not found:
+        raise FileNotFoundError(f'no corruption in any {CONFIGS / CONFIG_GLOB}')
+    return dict(sorted(found.items(), key=lambda item: ('corruptions' in item[1], item[0])))
+
+
+def largest_block(cfg: dict) -> int:
+    """The largest grid cell or SR factor in ``cfg`` (mixes included): the smallest crop."""
+    own = max(cfg.get('cell_size', 1), cfg.get('scale', 1))
+    return max([own] + [largest_block(c) for c in cfg.get('corruptions', ())])
+
+
+def parse_args(min_size: int, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line options; ``--size`` must be at least ``min_size`` px."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--num-images', type=int, default=100,
                         help='images per timed run (default %(default)s)')
     parser.add_argument('--repeat', type=int, default=20,
                         help='timed runs per pipeline; the fastest counts (default %(default)s)')
-    parser.add_argument('--size', type=int, default=224, help='crop size (default 224)')
+    parser.add_argument('--size', type=int, default=224,
+                        help=f'crop size, at least {min_size} (default %(default)s)')
     parser.add_argument('--images', nargs='+', type=Path,
                         help=f'image files (default: scikit-image {", ".join(SKIMAGE_PHOTOS)})')
-    args = parser.parse_args()
-    if args.num_images < 1 or args.repeat < 1:
-        parser.error('--num-images and --repeat must be positive')
+    args = parser.parse_args(argv)
+    for option in ('num_images', 'repeat'):
+        if getattr(args, option) < 1:
+            parser.error(f'--{option.replace("_", "-")} must be >= 1, got {getattr(args, option)}')
+    if args.size < min_size:
+        parser.error(f'--size must be >= {min_size} (the largest grid cell / SR factor of the '
+                     f'configs), got {args.size}')
     if args.images and not all(path.is_file() for path in args.images):
         parser.error(f'no such file(s): {[str(p) for p in args.images if not p.is_file()]}')
     return args
@@ -110,7 +139,7 @@ def print_table(title: str, per_image: Dict[str, float], last_column: str, own: 
     """One markdown table; ``own``: show the extra cost relative to the baseline's own."""
     base = per_image[BASELINE]
     columns = ['pipeline', 'images/s', 'ms/image', last_column]
-    widths = [30, 8, 8, max(len(last_column), 8)]
+    widths = [max(map(len, per_image)), 8, 8, max(len(last_column), 8)]
     print(f'\n{title}\n')
     print('| ' + ' | '.join(c.ljust(w) for c, w in zip(columns, widths)) + ' |')
     print('|' + '|'.join('-' * (w + 2) for w in widths) + '|')
@@ -123,7 +152,8 @@ def print_table(title: str, per_image: Dict[str, float], last_column: str, own: 
 
 
 def main() -> None:
-    args = parse_args()
+    corruptions = config_corruptions()
+    args = parse_args(max(largest_block(cfg) for cfg in corruptions.values()))
     cv2.setNumThreads(0)
     torch.set_num_threads(1)
     build = TRANSFORMS.build
@@ -143,7 +173,7 @@ def main() -> None:
         pack = dict(type='PackInputs', meta_keys=META_KEYS)
         full = {BASELINE: runner([build(c) for c in head + [pack]], from_file)}
         alone = {BASELINE: runner([build(crop)], from_memory)}
-        for name, cfg in CORRUPTIONS.items():
+        for name, cfg in corruptions.items():
             full[f'+ {name}'] = runner([build(c) for c in head + [cfg, pack]], from_file)
             alone[f'+ {name}'] = runner([build(crop), build(cfg)], from_memory)
         full_cost = fastest_per_image(full, args.num_images, args.repeat)
