@@ -53,8 +53,9 @@ class SuperResolutionCorruption(BaseCorruption):
     16x), which aliases instead of losing detail. The output is float32, not re-quantized.
 
     Sides that are not multiples of ``scale`` are allowed (e.g. 24 on 224-px crops, as
-    Table 2's "SR 24x" row reads in our copy): the last block row/column is partial and gets the bicubic value of that partial
-    block, so the output stays aligned pixel for pixel with the clean image.
+    Table 2's "SR 24x" row reads in our copy): the last block row/column is partial and gets
+    the bicubic value of that partial block, so the output stays aligned pixel for pixel
+    with the clean image.
 
     Args:
         scale: Integer downsampling factor s >= 1 (1 leaves the image unchanged); must not
