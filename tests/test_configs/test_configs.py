@@ -127,9 +127,12 @@ def test_pretraining_config_follows_table_a_and_its_table(path):
     assert optim.paramwise_cfg.custom_keys['alpha'] == dict(decay_mult=0.0)
     assert cfg.auto_scale_lr == dict(base_batch_size=256, enable=True)
     assert cfg.train_cfg.max_epochs == epochs
-    assert cfg.param_scheduler[-1].type == 'CosineAnnealingLR'
-    assert cfg.param_scheduler[-1].end == epochs
+    warmup, cosine = cfg.param_scheduler  # README: a 5-epoch warm-up, then cosine
+    assert (warmup.type, warmup.by_epoch, warmup.begin, warmup.end) == ('LinearLR', True, 0, 5)
+    assert (cosine.type, cosine.by_epoch, cosine.begin, cosine.end) == (
+        'CosineAnnealingLR', True, 5, epochs)
     assert cfg.model.num_steps == 2
+    assert cfg.model.alpha == 1.0 and cfg.model.learnable_alpha  # README: initial step size
     assert cfg.model.loss == dict(type='SmoothL1Loss', beta=1.0)
 
     pipeline = cfg.train_dataloader.dataset.pipeline
@@ -206,3 +209,8 @@ def test_tensorboard_as_the_readme_says_reaches_the_visualizer(path):
     cfg.merge_from_dict({'visualizer.vis_backends': backends})
     assert [b['type'] for b in cfg.visualizer.vis_backends] == [
         'LocalVisBackend', 'TensorboardVisBackend']
+
+
+def test_demo_starts_alpha_at_100_as_the_readme_says():
+    cfg = load(DEMO)
+    assert cfg.model.alpha == 100.0 and cfg.model.learnable_alpha

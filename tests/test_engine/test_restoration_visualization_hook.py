@@ -71,7 +71,14 @@ def test_hook_draws_fixed_batch_chains_psnr_and_curves(photo_crops_dir, tmp_path
     # the logger's scalars (curves of alpha and per-step losses) reach the backends too
     logged = [row for row in scalars if 'alpha' in row]
     assert len(logged) == 5 and all('loss_step1' in row and 'loss_step2' in row
-                                    for row in logged)
+                                    and 'energy_corrupted' in row for row in logged)
+    # the clean energy is computed on every 10th iteration (log_clean_energy=10): here only
+    # the first one updates its history (the logger repeats its smoothed value in each row)
+    clean_energy, _ = runner.message_hub.get_scalar('train/energy_clean').data
+    assert len(clean_energy) == 1
+    assert [row['energy_clean'] for row in logged] == pytest.approx([clean_energy[0]] * 5,
+                                                                    abs=1e-4)
+    assert len({row['energy_corrupted'] for row in logged}) == 5  # updated on every one
     assert list(tmp_path.glob('*/vis_data/events.out.tfevents.*'))
 
 

@@ -2,9 +2,11 @@
 from pathlib import Path
 
 import torch
+import torchvision
 from mmengine.config import Config
 
 import mmcv
+import mmengine
 import mmpretrain
 import mmseg
 import mmpretrain_ebm
@@ -17,6 +19,8 @@ def upstream_config(package, relative: str) -> Config:
 
 def test_pinned_versions():
     assert torch.__version__.startswith('2.14.1')
+    assert torchvision.__version__.startswith('0.29.1')
+    assert mmengine.__version__ == '0.10.7'
     assert mmcv.__version__ == '2.1.0'
     assert mmpretrain.__version__ == '1.2.0'
     assert mmseg.__version__ == '1.2.2'

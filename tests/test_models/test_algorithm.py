@@ -83,7 +83,8 @@ def test_state_dict_keys_and_backbone_transfer():
                                     if k != 'type'})
     state = {k[len('backbone.'):]: v for k, v in model.state_dict().items()
              if k.startswith('backbone.')}
-    assert backbone.load_state_dict(state, strict=True)
+    result = backbone.load_state_dict(state, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
     for key, value in backbone.state_dict().items():
         torch.testing.assert_close(value, state[key])
 
@@ -163,6 +164,13 @@ def test_clean_energy_is_logged_every_nth_call(photos, setting, logged_calls):
     clean, corrupted = photos[:2], grid_mask(photos[:2])
     logged = [call for call in range(7) if 'energy_clean' in model.loss([clean, corrupted])]
     assert logged == logged_calls
+
+
+def test_clean_energy_is_logged_every_10th_call_by_default(photos):
+    model = build_model('vit', num_steps=1)
+    clean, corrupted = photos[:2], grid_mask(photos[:2])
+    logged = [call for call in range(12) if 'energy_clean' in model.loss([clean, corrupted])]
+    assert logged == [0, 10]
 
 
 @pytest.mark.parametrize('bad', [-1, 2.5, '10', None])

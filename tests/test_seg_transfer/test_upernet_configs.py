@@ -119,12 +119,17 @@ def test_vit_layer_wise_lr_decay(name):
 
 
 def test_convnext_stage_wise_lr_decay():
+    """README: stage-wise decay 0.9. mmseg's stage-wise rule with num_layers=6 (8 ids): the
+    stem and downsampling layers are id 0, stage i is id i + 1, the rest id 7, and
+    lr = 1e-4 * 0.9 ** (7 - id)."""
     model, groups = build_model_and_optimizer(load(CONVNEXT_T))
     by_name = groups_by_name(model, groups)
-    stage_lrs = [by_name[f'backbone.stages.{i}.0.depthwise_conv.weight']['lr']
-                 for i in range(4)]
-    assert stage_lrs == sorted(stage_lrs) and len(set(stage_lrs)) == 4
-    assert stage_lrs[-1] < by_name['decode_head.conv_seg.weight']['lr'] == pytest.approx(1e-4)
+    for stage in range(4):
+        assert by_name[f'backbone.stages.{stage}.0.depthwise_conv.weight']['lr'] == \
+            pytest.approx(1e-4 * 0.9**(6 - stage), rel=1e-12)
+    assert by_name['backbone.downsample_layers.0.0.weight']['lr'] == pytest.approx(
+        1e-4 * 0.9**7, rel=1e-12)
+    assert by_name['decode_head.conv_seg.weight']['lr'] == pytest.approx(1e-4, rel=1e-12)
     for parameter_name, group in by_name.items():
         parameter = model.get_parameter(parameter_name)
         assert group['weight_decay'] == (0.0 if parameter.ndim == 1 else 0.05), parameter_name
@@ -136,3 +141,9 @@ def test_swin_weight_decay():
         no_decay = 'norm' in parameter_name or 'relative_position_bias_table' in parameter_name
         assert group['weight_decay'] == (0.0 if no_decay else 0.01), parameter_name
         assert group['lr'] == pytest.approx(6e-5)
+
+
+@pytest.mark.parametrize('name, rate', [(VIT_B, 0.1), (DEIT_S, 0.1), (CONVNEXT_T, 0.4),
+                                        (SWIN_T, 0.3)])
+def test_drop_path_rate_is_the_readme_table(name, rate):
+    assert load(name).model.backbone.drop_path_rate == rate
