@@ -17,9 +17,9 @@ The corruptions are exactly those of the ImageNet pretraining configs
 (``configs/ebm/*_in1k.py``, read with ``Config.fromfile``), each distinct one once and labelled
 by its arguments (the shared ``mean``/``std`` left out); the mixed task is the configs' own
 ``MixedCorruption``. The photos are scikit-image's (saved as quality-90 JPEGs in a temporary
-folder) unless ``--images`` names files. Each pipeline is timed ``--repeat`` times on ``--num-images``
-images, interleaved with the others, and its fastest run is reported: many short runs let
-the minimum find the quiet moments of a shared machine.
+folder) unless ``--images`` names files. Each pipeline is timed ``--repeat`` times on
+``--num-images`` images, interleaved with the others, and its fastest run is reported: many
+short runs let the minimum find the quiet moments of a shared machine.
 """
 import os
 
