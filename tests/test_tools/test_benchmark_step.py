@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 TOOL = ROOT / 'tools' / 'analysis' / 'benchmark_step.py'
-VARIANTS = ('bare-n2', 'ebm-n2', 'ebm-n2-fd')
+VARIANTS = ('bare-n2', 'bare-fd-n2', 'ebm-n2', 'ebm-n2-fd')
 
 
 def run_tool(*args: str) -> subprocess.CompletedProcess:
@@ -36,7 +36,9 @@ def test_tiny_vit_table_and_json(tmp_path):
         assert row['peak_mib'] > row['allocated_mib'] > 0  # RSS also holds the libraries
     table = result.stdout.splitlines()
     reference = next(line for line in table if line.startswith('bare-n2'))
-    assert reference.split()[3::2] == ['1.00'] * 4  # time, peak, step, alloc ratios
+    assert reference.split()[3::2] == ['1.00'] * 5  # time, min time, peak, step, alloc ratios
+    fastest = next(line for line in table if line.startswith('ebm-n2-fd')).split()[4]
+    assert float(fastest) == pytest.approx(rows['ebm-n2-fd']['min_seconds'], abs=1e-3)
     assert 'interleaved runs' in table[-1] and 'ratios against bare-n2' in table[-1]
 
 

@@ -8,7 +8,8 @@ Each variant runs in a fresh subprocess, so peaks of different variants do not m
 ``--warmup`` steps, ``--steps`` timed steps (median reported, images/s = batch / median).
 ``--repeats R`` runs the whole list R times, variants interleaved, and reports the median of
 all R x steps timings and of the R peaks: on a shared machine slow phases then hit every
-variant alike instead of one.
+variant alike instead of one. ``min s`` is the fastest timed step, the figure least moved by
+other jobs on a shared machine.
 Memory: on CPU the process's peak RSS (``peak``), that peak minus the RSS before the first
 step (``step``: gradients, optimizer state and the step's graphs), and ``alloc``, the most
 bytes held by live tensors during one extra profiled step (the CPU analogue of CUDA's
@@ -194,7 +195,7 @@ def format_table(results: List[dict], args: argparse.Namespace) -> str:
     reference = next((r for r in results if r['variant'] == REFERENCE and 'error' not in r),
                      None)
     cuda = args.device == 'cuda'
-    header = (f'{"variant":<22}{"s/step":>9}{"img/s":>8}{"x time":>8}'
+    header = (f'{"variant":<22}{"s/step":>9}{"img/s":>8}{"x time":>8}{"min s":>8}{"x min":>7}'
               f'{"peak":>9}{"x peak":>8}{"step":>9}{"x step":>8}'
               + ('' if cuda else f'{"alloc":>8}{"x alloc":>8}'))
     lines = [header, '-' * len(header)]
@@ -205,7 +206,8 @@ def format_table(results: List[dict], args: argparse.Namespace) -> str:
         ratio = (lambda key: f'{r[key] / reference[key]:.2f}') if reference else (
             lambda key: '-')
         line = (f'{r["variant"]:<22}{r["seconds"]:>9.3f}{r["images_per_s"]:>8.2f}'
-                f'{ratio("seconds"):>8}{r["peak_mib"]:>9.0f}{ratio("peak_mib"):>8}'
+                f'{ratio("seconds"):>8}{r["min_seconds"]:>8.3f}{ratio("min_seconds"):>7}'
+                f'{r["peak_mib"]:>9.0f}{ratio("peak_mib"):>8}'
                 f'{r["step_mib"]:>9.0f}{ratio("step_mib"):>8}')
         if not cuda:
             line += f'{r["allocated_mib"]:>8.0f}{ratio("allocated_mib"):>8}'

@@ -6,6 +6,10 @@ Variants (all train with AdamW through a full optimizer step):
 - ``bare-n1``, ``bare-n2``: the paper's Listing 1 written here in plain PyTorch on the same
   backbone and head (math attention, the only backend with a double backward), no mmengine.
   ``bare-n2`` is the reference of the ratio columns.
+- ``bare-fd-n2``: the same loop with the finite-difference estimator of
+  ``grad_mode='finite_difference'`` in its leanest form (two first-order passes per step,
+  fused attention, float32): the floor of that estimator on the hardware, against which
+  ``ebm-n2-fd`` shows its overhead and ``bare-n2`` the estimator's own gain.
 - ``ebm-n1``, ``ebm-n2``: :class:`EnergyRestorationAlgorithm` through ``train_step`` as the
   runner calls it (data preprocessor, loss parsing, ``OptimWrapper``), default settings
   (exact gradient, ``stepwise_backward=True``, ``recompute_elementwise=True``,
@@ -43,8 +47,6 @@ EBM_VARIANTS: Dict[str, dict] = {
     'ebm-n2-fd': dict(num_steps=2, grad_mode='finite_difference'),
     'ebm-n2-fd-ckpt': dict(num_steps=2, grad_mode='finite_difference', grad_checkpoint=True),
 }
-BARE_VARIANTS = {'bare-n1': 1, 'bare-n2': 2}
-VARIANTS = (*BARE_VARIANTS, *EBM_VARIANTS, 'mae', 'supervised')
 MAE_BACKBONE = 'VisionTransformer'  # the only backbone MMPretrain's MAE has an encoder for
 
 MEAN = [123.675, 116.28, 103.53]
@@ -140,12 +142,78 @@ def build_ebm(name: str, args: argparse.Namespace, clean, corrupted) -> Callable
     return mmengine_step(model, data, args.device)
 
 
-def build_bare(num_steps: int, args: argparse.Namespace, clean, corrupted) -> Callable:
-    """Listing 1 in plain PyTorch: the same backbone and head, AdamW, SmoothL1(beta=1)."""
-    import mmpretrain_ebm  # noqa: F401
+def listing1_gradients(backbone, head, alpha, start, images, num_steps: int) -> None:
+    """Listing 1: ``.grad`` of every parameter and alpha from one backward of the summed
+    step losses, the second-order term by double backward (math attention; the forward
+    under bf16 autocast on CUDA).
+
+    ``start``/``images``: normalized corrupted and clean batches [B, C, H, W]."""
     import torch.nn.functional as F
-    from mmpretrain.registry import MODELS
     from torch.nn.attention import SDPBackend, sdpa_kernel
+    corrupted_images, loss = start, 0
+    autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=images.is_cuda)
+    with autocast, sdpa_kernel(SDPBackend.MATH):
+        for _ in range(num_steps):
+            corrupted_images = corrupted_images.detach().requires_grad_(True)
+            energy_score = head(backbone(corrupted_images))
+            im_grad, = torch.autograd.grad(energy_score.sum(), corrupted_images,
+                                           create_graph=True)
+            corrupted_images = corrupted_images - alpha * im_grad
+            loss = loss + F.smooth_l1_loss(corrupted_images.float(), images, beta=1.0)
+    loss.backward()
+
+
+def finite_difference_gradients(backbone, head, alpha, start, images, num_steps: int,
+                                rel_eps: float = 1e-4) -> None:
+    """Listing 1's ``.grad`` with the second-order term estimated from first-order passes
+    only, the least work the finite-difference estimator can do. Per step: one pass at
+    x = SG(x_{n-1}) for E, dE/dx and grad_theta E(x); then u = -alpha dL/dx_n and one pass for
+    grad_theta E(x + eps u); the parameters get (grad_theta E(x + eps u) - grad_theta E(x))
+    / eps, alpha its exact -<dE/dx, dL/dx_n>. eps is the one of ``grad_mode=
+    'finite_difference'`` (perturbation RMS ``rel_eps`` times that of x). Float32, fused
+    attention; no dropout or BatchNorm to replay (the benchmarked backbones have none)."""
+    import torch.nn.functional as F
+    params = [p for module in (backbone, head) for p in module.parameters()]
+    x = start
+    for _ in range(num_steps):
+        x = x.detach().requires_grad_(True)
+        im_grad, *base = torch.autograd.grad(head(backbone(x)).sum(), [x, *params],
+                                             allow_unused=True)
+        x_next = x.detach() - alpha * im_grad
+        loss = F.smooth_l1_loss(x_next.float(), images, beta=1.0)
+        loss_grad, alpha_grad = torch.autograd.grad(loss, [x_next, alpha])
+        direction = -alpha.detach() * loss_grad
+        eps = rel_eps * max(x.norm().item(), x.numel()**0.5) / direction.norm().item()
+        moved = x.detach() + eps * direction
+        moved_grads = torch.autograd.grad(head(backbone(moved)).sum(), params,
+                                          allow_unused=True)
+        for param, before, after in zip(params, base, moved_grads):
+            if before is not None:
+                add_grad(param, after.sub_(before).div_(eps))
+        add_grad(alpha, alpha_grad)
+        x = x_next
+
+
+def add_grad(param: torch.Tensor, grad: torch.Tensor) -> None:
+    """``param.grad += grad`` (``param.grad`` set if it is None)."""
+    if param.grad is None:
+        param.grad = grad
+    else:
+        param.grad += grad
+
+
+#: ``bare-*`` variants: (number of steps, how the gradients are computed).
+BARE_VARIANTS = {'bare-n1': (1, listing1_gradients), 'bare-n2': (2, listing1_gradients),
+                 'bare-fd-n2': (2, finite_difference_gradients)}
+VARIANTS = (*BARE_VARIANTS, *EBM_VARIANTS, 'mae', 'supervised')
+
+
+def build_bare(name: str, args: argparse.Namespace, clean, corrupted) -> Callable:
+    """A plain PyTorch training step on the same backbone and head: AdamW, SmoothL1(beta=1),
+    the gradients of :data:`BARE_VARIANTS`."""
+    import mmpretrain_ebm  # noqa: F401
+    from mmpretrain.registry import MODELS
+    num_steps, gradients = BARE_VARIANTS[name]
     cfg = energy_model_cfg(args)
     backbone = MODELS.build(cfg['backbone']).to(args.device)
     head = MODELS.build(cfg['head']).to(args.device)
@@ -157,20 +225,10 @@ def build_bare(num_steps: int, args: argparse.Namespace, clean, corrupted) -> Ca
     std = torch.tensor(STD, device=args.device).view(1, 3, 1, 1)
     images = (clean[:, [2, 1, 0]].float() - mean) / std  # BGR -> RGB, as to_rgb=True does
     start = (corrupted[:, [2, 1, 0]].float() - mean) / std
-    autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=args.device == 'cuda')
 
     def step() -> None:
-        corrupted_images, loss = start, 0
-        with autocast, sdpa_kernel(SDPBackend.MATH):
-            for _ in range(num_steps):
-                corrupted_images = corrupted_images.detach().requires_grad_(True)
-                energy_score = head(backbone(corrupted_images))
-                im_grad, = torch.autograd.grad(energy_score.sum(), corrupted_images,
-                                               create_graph=True)
-                corrupted_images = corrupted_images - alpha * im_grad
-                loss = loss + F.smooth_l1_loss(corrupted_images.float(), images, beta=1.0)
         optimizer.zero_grad()
-        loss.backward()
+        gradients(backbone, head, alpha, start, images, num_steps)
         optimizer.step()
 
     return step
@@ -221,7 +279,7 @@ def build_variant(name: str, args: argparse.Namespace) -> Callable[[], None]:
     clean, corrupted = clean.to(args.device), corrupted.to(args.device)
     torch.manual_seed(0)
     if name in BARE_VARIANTS:
-        return build_bare(BARE_VARIANTS[name], args, clean, corrupted)
+        return build_bare(name, args, clean, corrupted)
     if name in EBM_VARIANTS:
         return build_ebm(name, args, clean, corrupted)
     if name == 'mae':
