@@ -22,13 +22,14 @@ def step_variants():
         sys.path.remove(str(TOOLS))
 
 
-def gradients_of(method, num_steps: int) -> dict:
+def gradients_of(method, num_steps: int, drop_path_rate: float = 0.0) -> dict:
     """``.grad`` of a tiny ViT energy, its head and alpha after ``method`` on fixed data."""
     torch.manual_seed(0)
     backbone = MODELS.build(dict(type='VisionTransformer', img_size=32, patch_size=8,
                                  arch=dict(embed_dims=32, num_layers=2, num_heads=2,
                                            feedforward_channels=64),
-                                 out_type='avg_featmap', final_norm=False))
+                                 drop_path_rate=drop_path_rate, out_type='avg_featmap',
+                                 final_norm=False))
     head = MODELS.build(dict(type='EnergyHead', in_channels=32))
     backbone.train()
     alpha = torch.nn.Parameter(torch.tensor(30.0))
@@ -40,10 +41,13 @@ def gradients_of(method, num_steps: int) -> dict:
     return {name: param.grad for name, param in named if param.grad is not None}
 
 
-@pytest.mark.parametrize('num_steps', [1, 2])
-def test_finite_difference_loop_estimates_listing1(step_variants, num_steps):
-    exact = gradients_of(step_variants.listing1_gradients, num_steps)
-    estimate = gradients_of(step_variants.finite_difference_gradients, num_steps)
+@pytest.mark.parametrize('num_steps, drop_path_rate', [(1, 0.0), (2, 0.0), (2, 0.5)])
+def test_finite_difference_loop_estimates_listing1(step_variants, num_steps, drop_path_rate):
+    """With drop path both loops draw the same paths (same seed, and the perturbed pass
+    replays the first pass's random state)."""
+    exact = gradients_of(step_variants.listing1_gradients, num_steps, drop_path_rate)
+    estimate = gradients_of(step_variants.finite_difference_gradients, num_steps,
+                            drop_path_rate)
     # the bias of the LayerNorm after pooling only shifts E by a constant: Listing 1 leaves
     # it without a gradient, the estimate gives it zeros
     assert set(estimate) - set(exact) == {'ln2.bias'}

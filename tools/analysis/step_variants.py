@@ -171,12 +171,15 @@ def finite_difference_gradients(backbone, head, alpha, start, images, num_steps:
     grad_theta E(x + eps u); the parameters get (grad_theta E(x + eps u) - grad_theta E(x))
     / eps, alpha its exact -<dE/dx, dL/dx_n>. eps is the one of ``grad_mode=
     'finite_difference'`` (perturbation RMS ``rel_eps`` times that of x). Float32, fused
-    attention; no dropout or BatchNorm to replay (the benchmarked backbones have none)."""
+    attention; the perturbed pass replays the random state of the first (drop path), and
+    BatchNorm statistics are not frozen (the benchmarked backbones have none)."""
     import torch.nn.functional as F
     params = [p for module in (backbone, head) for p in module.parameters()]
+    devices = [start.device] if start.is_cuda else []
     x = start
     for _ in range(num_steps):
         x = x.detach().requires_grad_(True)
+        random_state = (torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices])
         im_grad, *base = torch.autograd.grad(head(backbone(x)).sum(), [x, *params],
                                              allow_unused=True)
         x_next = x.detach() - alpha * im_grad
@@ -185,8 +188,12 @@ def finite_difference_gradients(backbone, head, alpha, start, images, num_steps:
         direction = -alpha.detach() * loss_grad
         eps = rel_eps * max(x.norm().item(), x.numel()**0.5) / direction.norm().item()
         moved = x.detach() + eps * direction
-        moved_grads = torch.autograd.grad(head(backbone(moved)).sum(), params,
-                                          allow_unused=True)
+        with torch.random.fork_rng(devices=devices):
+            torch.set_rng_state(random_state[0])
+            for device, state in zip(devices, random_state[1]):
+                torch.cuda.set_rng_state(state, device)
+            moved_grads = torch.autograd.grad(head(backbone(moved)).sum(), params,
+                                              allow_unused=True)
         for param, before, after in zip(params, base, moved_grads):
             if before is not None:
                 add_grad(param, after.sub_(before).div_(eps))
