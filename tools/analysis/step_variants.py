@@ -35,6 +35,7 @@ from typing import Callable, Dict, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 EBM_VARIANTS: Dict[str, dict] = {
     'ebm-n1': dict(num_steps=1),
@@ -148,7 +149,6 @@ def listing1_gradients(backbone, head, alpha, start, images, num_steps: int) -> 
     under bf16 autocast on CUDA).
 
     ``start``/``images``: normalized corrupted and clean batches [B, C, H, W]."""
-    import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
     corrupted_images, loss = start, 0
     autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=images.is_cuda)
@@ -170,35 +170,38 @@ def finite_difference_gradients(backbone, head, alpha, start, images, num_steps:
     x = SG(x_{n-1}) for E, dE/dx and grad_theta E(x); then u = -alpha dL/dx_n and one pass for
     grad_theta E(x + eps u); the parameters get (grad_theta E(x + eps u) - grad_theta E(x))
     / eps, alpha its exact -<dE/dx, dL/dx_n>. eps is the one of ``grad_mode=
-    'finite_difference'`` (perturbation RMS ``rel_eps`` times that of x). Float32, fused
-    attention; the perturbed pass replays the random state of the first (drop path), and
-    BatchNorm statistics are not frozen (the benchmarked backbones have none)."""
-    import torch.nn.functional as F
+    'finite_difference'`` (perturbation RMS ``rel_eps`` times that of x). Float32 (no TF32
+    on CUDA, as there), fused attention; the perturbed pass replays the random state of the
+    first (drop path), and BatchNorm statistics are not frozen (the benchmarked backbones
+    have none)."""
+    from mmpretrain_ebm.models.utils.finite_difference import full_precision
     params = [p for module in (backbone, head) for p in module.parameters()]
     devices = [start.device] if start.is_cuda else []
     x = start
-    for _ in range(num_steps):
-        x = x.detach().requires_grad_(True)
-        random_state = (torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices])
-        im_grad, *base = torch.autograd.grad(head(backbone(x)).sum(), [x, *params],
-                                             allow_unused=True)
-        x_next = x.detach() - alpha * im_grad
-        loss = F.smooth_l1_loss(x_next.float(), images, beta=1.0)
-        loss_grad, alpha_grad = torch.autograd.grad(loss, [x_next, alpha])
-        direction = -alpha.detach() * loss_grad
-        eps = rel_eps * max(x.norm().item(), x.numel()**0.5) / direction.norm().item()
-        moved = x.detach() + eps * direction
-        with torch.random.fork_rng(devices=devices):
-            torch.set_rng_state(random_state[0])
-            for device, state in zip(devices, random_state[1]):
-                torch.cuda.set_rng_state(state, device)
-            moved_grads = torch.autograd.grad(head(backbone(moved)).sum(), params,
-                                              allow_unused=True)
-        for param, before, after in zip(params, base, moved_grads):
-            if before is not None:
-                add_grad(param, after.sub_(before).div_(eps))
-        add_grad(alpha, alpha_grad)
-        x = x_next
+    with full_precision(start.device.type):
+        for _ in range(num_steps):
+            x = x.detach().requires_grad_(True)
+            random_state = (torch.get_rng_state(),
+                            [torch.cuda.get_rng_state(device) for device in devices])
+            im_grad, *base = torch.autograd.grad(head(backbone(x)).sum(), [x, *params],
+                                                 allow_unused=True)
+            x_next = x.detach() - alpha * im_grad
+            loss = F.smooth_l1_loss(x_next.float(), images, beta=1.0)
+            loss_grad, alpha_grad = torch.autograd.grad(loss, [x_next, alpha])
+            direction = -alpha.detach() * loss_grad
+            eps = rel_eps * max(x.norm().item(), x.numel()**0.5) / direction.norm().item()
+            moved = x.detach() + eps * direction
+            with torch.random.fork_rng(devices=devices):
+                torch.set_rng_state(random_state[0])
+                for device, state in zip(devices, random_state[1]):
+                    torch.cuda.set_rng_state(state, device)
+                moved_grads = torch.autograd.grad(head(backbone(moved)).sum(), params,
+                                                  allow_unused=True)
+            for param, before, after in zip(params, base, moved_grads):
+                if before is not None:
+                    add_grad(param, after.sub_(before).div_(eps))
+            add_grad(alpha, alpha_grad)
+            x = x_next
 
 
 def add_grad(param: torch.Tensor, grad: torch.Tensor) -> None:
