@@ -3,6 +3,7 @@
 The pins below are one set that installs and works together on CPython 3.11 with torch 2.14.
 mmcv 2.1.0 has no wheel for this torch: ``tools/setup_env.sh`` builds it from source first.
 """
+
 import re
 from pathlib import Path
 

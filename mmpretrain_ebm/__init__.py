@@ -3,6 +3,7 @@
 Importing this package registers its models, transforms and hooks in mmpretrain's registries
 and allow-lists the types that mmengine checkpoints hold for ``torch.load(weights_only=True)``.
 """
+
 from . import datasets, engine, models, utils, visualization  # noqa: F401  (registration)
 from .utils import allow_runner_checkpoint_types
 from .version import __version__

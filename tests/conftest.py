@@ -1,4 +1,5 @@
 """Shared fixtures: small real photographs (crops of scikit-image's bundled samples)."""
+
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,7 @@ def write_crops(folder: Path, names: tuple, crop: int, per_photo: int, seed: int
         for index in range(per_photo):
             top = rng.integers(0, height - crop + 1)
             left = rng.integers(0, width - crop + 1)
-            patch = photo[top:top + crop, left:left + crop]
+            patch = photo[top : top + crop, left : left + crop]
             path = folder / f'{name}_{index}.png'
             cv2.imwrite(str(path), cv2.cvtColor(patch, cv2.COLOR_RGB2BGR))
             paths.append(path)

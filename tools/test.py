@@ -2,6 +2,7 @@
 
 Same command-line interface as MMPretrain's ``tools/test.py`` for the common options.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -23,10 +24,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out', help='dump the predictions to this pickle file')
     parser.add_argument('--amp', action='store_true', help='test with mixed precision')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, as key=value pairs; lists as key="[a,b]"')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value pairs; lists as key="[a,b]"',
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -42,8 +50,10 @@ def build_config(args: argparse.Namespace) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if cfg.get('test_dataloader') is None:
-        raise SystemExit(f'{args.config} defines no test_dataloader; pretraining configs have '
-                         'nothing to evaluate: test a fine-tune or linear-probe config')
+        raise SystemExit(
+            f'{args.config} defines no test_dataloader; pretraining configs have '
+            'nothing to evaluate: test a fine-tune or linear-probe config'
+        )
     if cfg.test_dataloader.get('num_workers', 0) == 0:  # DataLoader refuses it then
         cfg.test_dataloader.persistent_workers = False
     if args.work_dir is not None:

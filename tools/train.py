@@ -3,6 +3,7 @@
 Same command-line interface as MMPretrain's ``tools/train.py``; on a machine without GPUs,
 ``--launcher pytorch`` (``tools/dist_train.sh``) runs on CPU processes with gloo.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -21,24 +22,44 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
         help='resume from this checkpoint; without a path, from the latest checkpoint in '
-        'the work directory')
-    parser.add_argument('--amp', action='store_true',
-                        help='enable automatic mixed precision training')
-    parser.add_argument('--no-validate', action='store_true',
-                        help='do not evaluate checkpoints during training')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the learning rate by the actual total batch size')
-    parser.add_argument('--no-pin-memory', action='store_true',
-                        help='disable pin_memory in the dataloaders')
-    parser.add_argument('--no-persistent-workers', action='store_true',
-                        help='disable persistent_workers in the dataloaders')
+        'the work directory',
+    )
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, as key=value pairs; lists as key="[a,b]"')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+        '--amp', action='store_true', help='enable automatic mixed precision training'
+    )
+    parser.add_argument(
+        '--no-validate', action='store_true', help='do not evaluate checkpoints during training'
+    )
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual total batch size',
+    )
+    parser.add_argument(
+        '--no-pin-memory', action='store_true', help='disable pin_memory in the dataloaders'
+    )
+    parser.add_argument(
+        '--no-persistent-workers',
+        action='store_true',
+        help='disable persistent_workers in the dataloaders',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value pairs; lists as key="[a,b]"',
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -70,8 +91,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         loader = cfg.get(field)
         if loader is None:
             continue
-        defaults = ConfigDict(pin_memory=True, persistent_workers=True,
-                              collate_fn=dict(type='default_collate'))
+        defaults = ConfigDict(
+            pin_memory=True, persistent_workers=True, collate_fn=dict(type='default_collate')
+        )
         defaults.update(loader)
         if args.no_pin_memory:
             defaults.pin_memory = False

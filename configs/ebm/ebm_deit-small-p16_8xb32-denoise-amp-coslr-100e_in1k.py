@@ -9,4 +9,5 @@ _base_ = [
 
 corruption = dict(type='DenoisingCorruption', gamma_range=(0.0, 1.0), **_base_.img_norm)
 train_dataloader = dict(
-    dataset=dict(pipeline=[*_base_.augment_pipeline, corruption, _base_.pack_inputs]))
+    dataset=dict(pipeline=[*_base_.augment_pipeline, corruption, _base_.pack_inputs])
+)

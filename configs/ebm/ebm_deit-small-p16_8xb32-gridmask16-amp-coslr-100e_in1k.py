@@ -7,7 +7,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-corruption = dict(type='GridMaskCorruption', cell_size=16, mask_ratio=0.7,
-                  **_base_.img_norm)
+corruption = dict(type='GridMaskCorruption', cell_size=16, mask_ratio=0.7, **_base_.img_norm)
 train_dataloader = dict(
-    dataset=dict(pipeline=[*_base_.augment_pipeline, corruption, _base_.pack_inputs]))
+    dataset=dict(pipeline=[*_base_.augment_pipeline, corruption, _base_.pack_inputs])
+)

@@ -28,11 +28,14 @@ img_size = 64
 model = dict(
     alpha=100.0,
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=96, num_layers=4, num_heads=3,
-                  feedforward_channels=384),
+        arch=dict(
+            _delete_=True, embed_dims=96, num_layers=4, num_heads=3, feedforward_channels=384
+        ),
         img_size=img_size,
-        patch_size=8),
-    head=dict(in_channels=96))
+        patch_size=8,
+    ),
+    head=dict(in_channels=96),
+)
 
 # the mixed task of the ImageNet configs, with 4x super-resolution (16x leaves 4x4 px here)
 corruption = dict(
@@ -41,7 +44,8 @@ corruption = dict(
         *_base_.corruption.corruptions[:1],
         dict(_base_.corruption.corruptions[1], scale=4),
         *_base_.corruption.corruptions[2:],
-    ])
+    ],
+)
 augment_pipeline = [
     *_base_.augment_pipeline[:1],
     dict(_base_.augment_pipeline[1], scale=img_size),  # RandomResizedCrop
@@ -59,13 +63,18 @@ train_dataloader = dict(
         data_root=data_root,
         data_prefix='train',
         with_label=False,
-        pipeline=[*augment_pipeline, corruption, _base_.pack_inputs]))
+        pipeline=[*augment_pipeline, corruption, _base_.pack_inputs],
+    ),
+)
 
 # Table A's optimizer without AMP (CPU) and with a fixed, larger lr; iteration-based.
 max_iters = 400
-optim_wrapper = dict(_delete_=True, type='OptimWrapper',
-                     optimizer=dict(_base_.optim_wrapper.optimizer, lr=1e-3),
-                     paramwise_cfg=_base_.optim_wrapper.paramwise_cfg)
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(_base_.optim_wrapper.optimizer, lr=1e-3),
+    paramwise_cfg=_base_.optim_wrapper.paramwise_cfg,
+)
 auto_scale_lr = dict(enable=False)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=20),
@@ -75,8 +84,8 @@ train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
-                    max_keep_ckpts=1))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+)
 log_processor = dict(by_epoch=False)
 
 # Restoration chains every 100 iterations: of held-out photographs (generalization) and of
@@ -87,8 +96,15 @@ custom_hooks = [
         name='restoration_held_out',
         interval=100,
         num_images=3,
-        dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val',
-                     with_label=False)),
-    dict(type='RestorationVisualizationHook', name='restoration_train', interval=100,
-         num_images=3, curves=False),
+        dataset=dict(
+            type='CustomDataset', data_root=data_root, data_prefix='val', with_label=False
+        ),
+    ),
+    dict(
+        type='RestorationVisualizationHook',
+        name='restoration_train',
+        interval=100,
+        num_images=3,
+        curves=False,
+    ),
 ]

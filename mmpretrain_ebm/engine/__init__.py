@@ -1,4 +1,5 @@
 """Engine components: hooks registered in mmpretrain's ``HOOKS``."""
+
 from .hooks import RestorationVisualizationHook
 
 __all__ = ['RestorationVisualizationHook']

@@ -12,6 +12,7 @@ restricted stand-ins:
   names or rebind ``'mean'``. The pickled name ``HistoryBuffer`` therefore resolves to
   :class:`CheckpointHistoryBuffer`, which checks the statistics instead of merging them.
 """
+
 import pickle
 from typing import Callable
 
@@ -35,7 +36,8 @@ def history_buffer_statistic(owner: type, name: str) -> Callable:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'weights_only load refused getattr({owner!r}, {name!r}): only HistoryBuffer '
-        f'statistics {sorted(HISTORY_BUFFER_STATISTICS)} are allowed')
+        f'statistics {sorted(HISTORY_BUFFER_STATISTICS)} are allowed'
+    )
 
 
 class CheckpointHistoryBuffer(HistoryBuffer):
@@ -50,22 +52,26 @@ class CheckpointHistoryBuffer(HistoryBuffer):
         """Restore a buffer from a checkpoint; refuse state that is not a runner's."""
         if not isinstance(state, dict):
             raise pickle.UnpicklingError(
-                f'HistoryBuffer state must be a dict, got {type(state).__name__}')
+                f'HistoryBuffer state must be a dict, got {type(state).__name__}'
+            )
         unknown = set(state) - _HISTORY_BUFFER_ATTRIBUTES - {'statistics_methods'}
         if unknown:
             raise pickle.UnpicklingError(
                 f'HistoryBuffer state has unknown attributes {sorted(map(repr, unknown))}; '
-                f'allowed: {sorted(_HISTORY_BUFFER_ATTRIBUTES)} and statistics_methods')
+                f'allowed: {sorted(_HISTORY_BUFFER_ATTRIBUTES)} and statistics_methods'
+            )
         methods = state.get('statistics_methods', {})
         if not isinstance(methods, dict):
             raise pickle.UnpicklingError(
-                f'HistoryBuffer statistics_methods must be a dict, got {type(methods).__name__}')
+                f'HistoryBuffer statistics_methods must be a dict, got {type(methods).__name__}'
+            )
         for name, method in methods.items():
             if name not in HISTORY_BUFFER_STATISTICS or method is not getattr(HistoryBuffer, name):
                 raise pickle.UnpicklingError(
                     f'weights_only load refused HistoryBuffer statistic {name!r} -> {method!r}: '
-                    f'only mmengine\'s {sorted(HISTORY_BUFFER_STATISTICS)}, each bound to the '
-                    'HistoryBuffer method of that name, are allowed')
+                    f"only mmengine's {sorted(HISTORY_BUFFER_STATISTICS)}, each bound to the "
+                    'HistoryBuffer method of that name, are allowed'
+                )
         self.__dict__.update({k: v for k, v in state.items() if k != 'statistics_methods'})
         self.__class__ = HistoryBuffer
 

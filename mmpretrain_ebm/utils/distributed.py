@@ -1,4 +1,5 @@
 """Distributed set-up that also works on machines without a GPU."""
+
 import logging
 import os
 import sys
@@ -50,9 +51,11 @@ def adapt_config_to_cpu_distributed(cfg: Config, launcher: str) -> None:
     if launcher == 'none' or torch.cuda.is_available():
         return
     if launcher != 'pytorch':
-        raise ValueError(f'CPU distributed runs support launcher="pytorch" only, got '
-                         f'launcher={launcher!r}; use tools/dist_train.sh on a machine '
-                         'without GPUs')
+        raise ValueError(
+            f'CPU distributed runs support launcher="pytorch" only, got '
+            f'launcher={launcher!r}; use tools/dist_train.sh on a machine '
+            'without GPUs'
+        )
     dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
     dist_cfg['backend'] = 'gloo'
     wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
@@ -62,12 +65,19 @@ def adapt_config_to_cpu_distributed(cfg: Config, launcher: str) -> None:
     cfg.model_wrapper_cfg = wrapper_cfg
     replaced = replace_sync_batchnorm(cfg.model)
     if replaced:
-        print_log(f'CPU distributed run: {replaced} SyncBN norm config(s) replaced by BN '
-                  '(SyncBatchNorm needs GPUs)', logger='current', level=logging.WARNING)
+        print_log(
+            f'CPU distributed run: {replaced} SyncBN norm config(s) replaced by BN '
+            '(SyncBatchNorm needs GPUs)',
+            logger='current',
+            level=logging.WARNING,
+        )
     if cfg.get('sync_bn') is not None:
-        print_log(f'CPU distributed run: sync_bn={cfg.sync_bn!r} turned off, BatchNorm stays '
-                  'per-process (SyncBatchNorm needs GPUs)', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'CPU distributed run: sync_bn={cfg.sync_bn!r} turned off, BatchNorm stays '
+            'per-process (SyncBatchNorm needs GPUs)',
+            logger='current',
+            level=logging.WARNING,
+        )
         cfg.sync_bn = None
     if not torch_dist.is_initialized():
         missing = [name for name in _TORCHRUN_VARIABLES if name not in os.environ]
@@ -75,11 +85,11 @@ def adapt_config_to_cpu_distributed(cfg: Config, launcher: str) -> None:
             raise RuntimeError(
                 f'launcher="pytorch" needs the environment variables {missing}, which torchrun '
                 'sets; start the run with tools/dist_train.sh (or tools/dist_test.sh) or '
-                'torchrun, or use --launcher none for a single process')
+                'torchrun, or use --launcher none for a single process'
+            )
         torch_dist.init_process_group(
-            backend='gloo',
-            rank=int(os.environ['RANK']),
-            world_size=int(os.environ['WORLD_SIZE']))
+            backend='gloo', rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE'])
+        )
 
 
 def exit_cpu_distributed(launcher: str) -> None:

@@ -5,6 +5,7 @@ x, shown left to right like the paper's Figures 1 (right), 3 and 4. Shared by
 :class:`~mmpretrain_ebm.engine.RestorationVisualizationHook` and
 ``tools/visualization/vis_restoration.py``.
 """
+
 import copy
 import random
 from collections import Counter
@@ -41,6 +42,7 @@ class RestorationChain:
             computed on the uint8 images shown).
         image_names: The B source file names.
     """
+
     corruption: str
     images: np.ndarray
     psnr: np.ndarray
@@ -86,20 +88,32 @@ def find_crop_size(pipeline: Sequence[dict]) -> int:
             return size
         if isinstance(size, (tuple, list)) and len(size) == 2 and size[0] == size[1]:
             return int(size[0])
-    raise ValueError('cannot infer the image size: the pipeline has no '
-                     f'{"/".join(CROP_TRANSFORMS)} with a square size; pass img_size')
+    raise ValueError(
+        'cannot infer the image size: the pipeline has no '
+        f'{"/".join(CROP_TRANSFORMS)} with a square size; pass img_size'
+    )
 
 
 def build_chain_pipeline(corruption: dict, img_size: int) -> Compose:
     """Load, resize the short edge, center-crop to ``img_size``, corrupt and pack."""
-    return Compose([TRANSFORMS.build(cfg) for cfg in (
-        dict(type='LoadImageFromFile'),
-        dict(type='ResizeEdge', scale=img_size, edge='short', backend='pillow',
-             interpolation='bicubic'),
-        dict(type='CenterCrop', crop_size=img_size),
-        corruption,
-        dict(type='PackInputs', meta_keys=('img_path', 'corruption')),
-    )])
+    return Compose(
+        [
+            TRANSFORMS.build(cfg)
+            for cfg in (
+                dict(type='LoadImageFromFile'),
+                dict(
+                    type='ResizeEdge',
+                    scale=img_size,
+                    edge='short',
+                    backend='pillow',
+                    interpolation='bicubic',
+                ),
+                dict(type='CenterCrop', crop_size=img_size),
+                corruption,
+                dict(type='PackInputs', meta_keys=('img_path', 'corruption')),
+            )
+        ]
+    )
 
 
 @contextmanager
@@ -123,9 +137,13 @@ def seeded_rng(seed: int) -> Iterator[None]:
         torch.set_rng_state(states[2])
 
 
-def load_corrupted_batch(image_paths: Sequence[str], corruption: dict, img_size: int,
-                         data_preprocessor: nn.Module,
-                         seed: int = 0) -> Tuple[Tensor, Tensor, str]:
+def load_corrupted_batch(
+    image_paths: Sequence[str],
+    corruption: dict,
+    img_size: int,
+    data_preprocessor: nn.Module,
+    seed: int = 0,
+) -> Tuple[Tensor, Tensor, str]:
     """Corrupt images deterministically and normalize them as the model sees them.
 
     Returns:
@@ -140,17 +158,21 @@ def load_corrupted_batch(image_paths: Sequence[str], corruption: dict, img_size:
     data = data_preprocessor(default_collate(samples), False)
     inputs = data['inputs']
     if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-        raise ValueError(f'corruption {_transform_type(corruption)} must yield two views '
-                         '[clean, corrupted]; the data preprocessor returned '
-                         f'{type(inputs).__name__}')
-    names = {sample.metainfo.get('corruption', _transform_type(corruption))
-             for sample in data['data_samples']}
+        raise ValueError(
+            f'corruption {_transform_type(corruption)} must yield two views '
+            '[clean, corrupted]; the data preprocessor returned '
+            f'{type(inputs).__name__}'
+        )
+    names = {
+        sample.metainfo.get('corruption', _transform_type(corruption))
+        for sample in data['data_samples']
+    }
     return inputs[0], inputs[1], '/'.join(sorted(names))
 
 
 def to_uint8_images(batch: Tensor, mean: Tensor, std: Tensor) -> np.ndarray:
     """Undo normalization: [B, 3, H, W] (RGB, normalized) -> uint8 RGB [B, H, W, 3]."""
-    pixels = (batch.detach().float() * std.view(1, -1, 1, 1) + mean.view(1, -1, 1, 1))
+    pixels = batch.detach().float() * std.view(1, -1, 1, 1) + mean.view(1, -1, 1, 1)
     return pixels.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
@@ -159,7 +181,7 @@ def psnr(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
     error = (images.astype(np.float64) - reference.astype(np.float64)) ** 2
     mse = error.reshape(*error.shape[:-3], -1).mean(axis=-1)
     with np.errstate(divide='ignore'):
-        return 10 * np.log10(255.0 ** 2 / mse)
+        return 10 * np.log10(255.0**2 / mse)
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -167,9 +189,9 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model.module if is_model_wrapper(model) else model
 
 
-def compute_restoration_chain(model: nn.Module, clean: Tensor, corrupted: Tensor,
-                              corruption: str,
-                              image_names: Sequence[str]) -> RestorationChain:
+def compute_restoration_chain(
+    model: nn.Module, clean: Tensor, corrupted: Tensor, corruption: str, image_names: Sequence[str]
+) -> RestorationChain:
     """Restore ``corrupted`` with ``model.restore`` in eval mode and collect the chain."""
     model = unwrap_model(model)
     was_training = model.training
@@ -181,21 +203,29 @@ def compute_restoration_chain(model: nn.Module, clean: Tensor, corrupted: Tensor
     mean, std = model.data_preprocessor.mean, model.data_preprocessor.std
     frames = [to_uint8_images(x, mean, std) for x in [*steps, clean]]
     images = np.stack(frames, axis=1)
-    return RestorationChain(corruption=corruption, images=images,
-                            psnr=psnr(images[:, :-1], images[:, -1:]),
-                            image_names=list(image_names))
+    return RestorationChain(
+        corruption=corruption,
+        images=images,
+        psnr=psnr(images[:, :-1], images[:, -1:]),
+        image_names=list(image_names),
+    )
 
 
-def restoration_chains(model: nn.Module, image_paths: Sequence[str],
-                       corruptions: Sequence[dict], img_size: int,
-                       seed: int = 0) -> List[RestorationChain]:
+def restoration_chains(
+    model: nn.Module,
+    image_paths: Sequence[str],
+    corruptions: Sequence[dict],
+    img_size: int,
+    seed: int = 0,
+) -> List[RestorationChain]:
     """One :class:`RestorationChain` per corruption config, all on the same images."""
     preprocessor = unwrap_model(model).data_preprocessor
     names = [str(path).replace('\\', '/').rsplit('/', 1)[-1] for path in image_paths]
     chains = []
     for corruption in corruptions:
-        clean, corrupted, name = load_corrupted_batch(image_paths, corruption, img_size,
-                                                      preprocessor, seed)
+        clean, corrupted, name = load_corrupted_batch(
+            image_paths, corruption, img_size, preprocessor, seed
+        )
         chains.append(compute_restoration_chain(model, clean, corrupted, name, names))
     counts = Counter(chain.corruption for chain in chains)
     for name in (name for name, count in counts.items() if count > 1):
@@ -222,8 +252,12 @@ def _figure_to_array(figure: Figure) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def draw_restoration_chains(chains: Sequence[RestorationChain], title: Optional[str] = None,
-                            cell_inches: float = 1.3, dpi: int = 100) -> np.ndarray:
+def draw_restoration_chains(
+    chains: Sequence[RestorationChain],
+    title: Optional[str] = None,
+    cell_inches: float = 1.3,
+    dpi: int = 100,
+) -> np.ndarray:
     """Draw chains as a grid: one row per (corruption, image), columns corrupted, step 1..N,
     clean; each restored cell is labelled with its PSNR. Returns uint8 RGB [H, W, 3]."""
     if not chains:
@@ -255,8 +289,9 @@ def draw_restoration_chains(chains: Sequence[RestorationChain], title: Optional[
     return _figure_to_array(figure)
 
 
-def draw_curves(curves: Dict[str, Sequence[float]], title: Optional[str] = None,
-                dpi: int = 100) -> np.ndarray:
+def draw_curves(
+    curves: Dict[str, Sequence[float]], title: Optional[str] = None, dpi: int = 100
+) -> np.ndarray:
     """Plot per-iteration scalars, one panel per name, with a moving average over 5 % of
     the iterations over the raw values: uint8 RGB [H, W, 3]."""
     if not curves:
@@ -270,7 +305,7 @@ def draw_curves(curves: Dict[str, Sequence[float]], title: Optional[str] = None,
         ax.plot(steps, values, lw=0.6, alpha=0.35 if window > 1 else 1.0, color='C0')
         if window > 1:
             smooth = np.convolve(values, np.ones(window) / window, mode='valid')
-            ax.plot(steps[window - 1:], smooth, lw=1.4, color='C0')
+            ax.plot(steps[window - 1 :], smooth, lw=1.4, color='C0')
         ax.set_title(name, fontsize=9)
         ax.set_xlabel('iteration', fontsize=8)
         ax.tick_params(labelsize=7)
@@ -279,4 +314,3 @@ def draw_curves(curves: Dict[str, Sequence[float]], title: Optional[str] = None,
         figure.suptitle(title, fontsize=10)
     figure.tight_layout(pad=0.4)
     return _figure_to_array(figure)
-

@@ -1,13 +1,14 @@
 """Every config parses and builds its model; the recipes are the paper's (Table A)."""
+
 from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
 
 import mmpretrain_ebm  # noqa: F401  (registers the algorithm, head and corruptions)
-from mmpretrain.registry import MODELS
 
 ROOT = Path(__file__).parents[2]
 CONFIGS = ROOT / 'configs'
@@ -25,40 +26,51 @@ PAPER_SETTINGS = {
     'ebm_deit-small-p16_8xb32-gridmask24': (100, [('GridMaskCorruption', 'cell_size', 24)]),
     'ebm_deit-small-p16_8xb32-gridmask32': (100, [('GridMaskCorruption', 'cell_size', 32)]),
     'ebm_deit-small-p16_8xb32-randmask-small': (
-        100, [('RandomBoxMaskCorruption', 'preset', 'small')]),
+        100,
+        [('RandomBoxMaskCorruption', 'preset', 'small')],
+    ),
     'ebm_deit-small-p16_8xb32-randmask-large': (
-        100, [('RandomBoxMaskCorruption', 'preset', 'large')]),
+        100,
+        [('RandomBoxMaskCorruption', 'preset', 'large')],
+    ),
     'ebm_deit-small-p16_8xb32-sr16': (100, [('SuperResolutionCorruption', 'scale', 16)]),
     'ebm_deit-small-p16_8xb32-sr32': (100, [('SuperResolutionCorruption', 'scale', 32)]),
-    'ebm_deit-small-p16_8xb32-denoise': (
-        100, [('DenoisingCorruption', 'gamma_range', (0.0, 1.0))]),
+    'ebm_deit-small-p16_8xb32-denoise': (100, [('DenoisingCorruption', 'gamma_range', (0.0, 1.0))]),
     'ebm_deit-small-p16_8xb32-colorize': (100, [('ColorizationCorruption', None, None)]),
 }
-MIXED = [('RandomBoxMaskCorruption', 'preset', 'large'),
-         ('SuperResolutionCorruption', 'scale', 16),
-         ('DenoisingCorruption', None, None), ('ColorizationCorruption', None, None)]
-PAPER_SETTINGS.update({
-    'ebm_deit-small-p16_8xb32-mixed': (200, MIXED),
-    'ebm_vit-base-p16_8xb256-mixed-amp-coslr-200e': (200, MIXED),
-    'ebm_vit-base-p16_8xb256-mixed-amp-coslr-800e': (800, MIXED),
-    'ebm_convnext-tiny_8xb32-mixed': (200, MIXED),
-    'ebm_swin-tiny_8xb32-mixed': (200, MIXED),
-    'ebm_vit-b_8xb256': (200, MIXED),
-})
+MIXED = [
+    ('RandomBoxMaskCorruption', 'preset', 'large'),
+    ('SuperResolutionCorruption', 'scale', 16),
+    ('DenoisingCorruption', None, None),
+    ('ColorizationCorruption', None, None),
+]
+PAPER_SETTINGS.update(
+    {
+        'ebm_deit-small-p16_8xb32-mixed': (200, MIXED),
+        'ebm_vit-base-p16_8xb256-mixed-amp-coslr-200e': (200, MIXED),
+        'ebm_vit-base-p16_8xb256-mixed-amp-coslr-800e': (800, MIXED),
+        'ebm_convnext-tiny_8xb32-mixed': (200, MIXED),
+        'ebm_swin-tiny_8xb32-mixed': (200, MIXED),
+        'ebm_vit-b_8xb256': (200, MIXED),
+    }
+)
 # pretraining config -> fine-tuning configs that load its backbone
 TRANSFER = {
     'ebm_deit-small-p16_8xb32-gridmask16-amp-coslr-100e_in1k.py': [
         'deit-small-p16_8xb128-amp-coslr-100e_in1k.py',
-        'deit-small-p16_8xb2048-linear-coslr-90e_in1k.py'],
+        'deit-small-p16_8xb2048-linear-coslr-90e_in1k.py',
+    ],
     'ebm_deit-small-p16_8xb32-mixed-amp-coslr-200e_in1k.py': [
-        'deit-small-p16_8xb128-amp-coslr-200e_in1k.py'],
+        'deit-small-p16_8xb128-amp-coslr-200e_in1k.py'
+    ],
     'ebm_vit-base-p16_8xb256-mixed-amp-coslr-200e_in1k.py': [
         'vit-base-p16_8xb128-amp-coslr-100e_in1k.py',
-        'vit-base-p16_8xb2048-linear-coslr-90e_in1k.py'],
+        'vit-base-p16_8xb2048-linear-coslr-90e_in1k.py',
+    ],
     'ebm_convnext-tiny_8xb32-mixed-amp-coslr-200e_in1k.py': [
-        'convnext-tiny_8xb128-amp-coslr-100e_in1k.py'],
-    'ebm_swin-tiny_8xb32-mixed-amp-coslr-200e_in1k.py': [
-        'swin-tiny_8xb128-amp-coslr-100e_in1k.py'],
+        'convnext-tiny_8xb128-amp-coslr-100e_in1k.py'
+    ],
+    'ebm_swin-tiny_8xb32-mixed-amp-coslr-200e_in1k.py': ['swin-tiny_8xb128-amp-coslr-100e_in1k.py'],
 }
 
 
@@ -112,7 +124,7 @@ def test_config_builds_its_model_and_runs_one_image(path):
     with torch.no_grad():
         if path in PRETRAIN_CONFIGS:
             assert type(model).__name__ == 'EnergyRestorationAlgorithm'
-            assert model.energy(image).shape == (1, )
+            assert model.energy(image).shape == (1,)
         else:
             assert model(image, mode='tensor').shape == (1, cfg.model.head.num_classes)
 
@@ -130,7 +142,11 @@ def test_pretraining_config_follows_table_a_and_its_table(path):
     warmup, cosine = cfg.param_scheduler  # README: a 5-epoch warm-up, then cosine
     assert (warmup.type, warmup.by_epoch, warmup.begin, warmup.end) == ('LinearLR', True, 0, 5)
     assert (cosine.type, cosine.by_epoch, cosine.begin, cosine.end) == (
-        'CosineAnnealingLR', True, 5, epochs)
+        'CosineAnnealingLR',
+        True,
+        5,
+        epochs,
+    )
     assert cfg.model.num_steps == 2
     assert cfg.model.alpha == 1.0 and cfg.model.learnable_alpha  # README: initial step size
     assert cfg.model.loss == dict(type='SmoothL1Loss', beta=1.0)
@@ -138,8 +154,13 @@ def test_pretraining_config_follows_table_a_and_its_table(path):
     pipeline = cfg.train_dataloader.dataset.pipeline
     kinds = [step.type for step in pipeline]
     corruption = pipeline[3]
-    assert kinds == ['LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip', corruption.type,
-                     'PackInputs']
+    assert kinds == [
+        'LoadImageFromFile',
+        'RandomResizedCrop',
+        'RandomFlip',
+        corruption.type,
+        'PackInputs',
+    ]
     assert 'corruption' in pipeline[-1].meta_keys
     parts = corruption.corruptions if corruption.type == 'MixedCorruption' else [corruption]
     assert len(parts) == len(corruptions)
@@ -155,39 +176,39 @@ def test_pretraining_config_follows_table_a_and_its_table(path):
 @pytest.mark.parametrize('path', FINETUNE_CONFIGS, ids=ids(FINETUNE_CONFIGS))
 def test_finetune_config_loads_the_pretrained_backbone_with_table_a_recipe(path):
     cfg = load(path)
-    assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint='',
-                                               prefix='backbone.')
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint='', prefix='backbone.')
     if 'linear' in path.stem:
         assert cfg.optim_wrapper.optimizer.type == 'LARS'
         assert cfg.train_cfg.max_epochs == 90
         return
     optim = cfg.optim_wrapper
     assert optim.type == 'AmpOptimWrapper'
-    assert optim.optimizer == dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999),
-                                   weight_decay=0.05)
+    assert optim.optimizer == dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05)
     assert optim.constructor == 'LearningRateDecayOptimWrapperConstructor'
     assert optim.paramwise_cfg.layer_decay_rate == 0.75
     assert cfg.auto_scale_lr == dict(base_batch_size=1024, enable=True)
     assert cfg.train_dataloader.batch_size * 8 == 1024
     assert cfg.model.backbone.drop_path_rate == 0.1
-    assert cfg.model.head.loss == dict(type='LabelSmoothLoss', label_smooth_val=0.1,
-                                       mode='original')
-    assert cfg.model.train_cfg.augments == [dict(type='Mixup', alpha=0.8),
-                                            dict(type='CutMix', alpha=1.0)]
-    randaug = next(t for t in cfg.train_dataloader.dataset.pipeline
-                   if t.type == 'RandAugment')
+    assert cfg.model.head.loss == dict(
+        type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'
+    )
+    assert cfg.model.train_cfg.augments == [
+        dict(type='Mixup', alpha=0.8),
+        dict(type='CutMix', alpha=1.0),
+    ]
+    randaug = next(t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'RandAugment')
     assert (randaug.magnitude_level, randaug.magnitude_std) == (9, 0.5)
     assert cfg.train_cfg.max_epochs == (200 if '200e' in path.stem else 100)
     assert cfg.param_scheduler[-1].end == cfg.train_cfg.max_epochs
 
 
-@pytest.mark.parametrize('pretrain, finetune',
-                         [(p, f) for p, fs in TRANSFER.items() for f in fs])
+@pytest.mark.parametrize('pretrain, finetune', [(p, f) for p, fs in TRANSFER.items() for f in fs])
 def test_finetune_backbone_has_exactly_the_pretrained_parameters(pretrain, finetune):
     """Same names and shapes: loading with prefix='backbone.' leaves nothing missing."""
     source = build_model(load(CONFIGS / 'ebm' / pretrain)).backbone.state_dict()
-    target = build_model(load(CONFIGS / 'benchmarks' / 'mmpretrain' / finetune)) \
-        .backbone.state_dict()
+    target = build_model(
+        load(CONFIGS / 'benchmarks' / 'mmpretrain' / finetune)
+    ).backbone.state_dict()
     assert {k: v.shape for k, v in target.items()} == {k: v.shape for k, v in source.items()}
 
 
@@ -208,7 +229,9 @@ def test_tensorboard_as_the_readme_says_reaches_the_visualizer(path):
     backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
     cfg.merge_from_dict({'visualizer.vis_backends': backends})
     assert [b['type'] for b in cfg.visualizer.vis_backends] == [
-        'LocalVisBackend', 'TensorboardVisBackend']
+        'LocalVisBackend',
+        'TensorboardVisBackend',
+    ]
 
 
 def test_demo_starts_alpha_at_100_as_the_readme_says():

@@ -4,30 +4,34 @@ Masked cells are exactly 0 after normalization; a backbone whose norms see all-z
 there amplifies the input gradient by orders of magnitude (ConvNeXt with mmpretrain's zero
 conv-bias init: ~3e6 per pixel). The pretraining configs must keep it of the clean order.
 """
+
 from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
 
 import mmpretrain_ebm  # noqa: F401
-from mmpretrain.registry import MODELS
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / 'ebm'
 
 
 def mean_input_gradient(model, images: torch.Tensor) -> float:
     images = images.clone().requires_grad_(True)
-    grad, = torch.autograd.grad(model.energy(images).sum(), images)
+    (grad,) = torch.autograd.grad(model.energy(images).sum(), images)
     return grad.abs().mean().item()
 
 
-@pytest.mark.parametrize('config', [
-    'ebm_convnext-tiny_8xb32-mixed-amp-coslr-200e_in1k.py',
-    'ebm_swin-tiny_8xb32-mixed-amp-coslr-200e_in1k.py',
-    'ebm_deit-small-p16_8xb32-mixed-amp-coslr-200e_in1k.py',
-])
+@pytest.mark.parametrize(
+    'config',
+    [
+        'ebm_convnext-tiny_8xb32-mixed-amp-coslr-200e_in1k.py',
+        'ebm_swin-tiny_8xb32-mixed-amp-coslr-200e_in1k.py',
+        'ebm_deit-small-p16_8xb32-mixed-amp-coslr-200e_in1k.py',
+    ],
+)
 def test_masked_input_gradient_stays_of_the_clean_order(config):
     init_default_scope('mmpretrain')
     torch.manual_seed(0)

@@ -1,4 +1,5 @@
 """model-index.yml and the metafile point at real configs and cover the model zoo."""
+
 from pathlib import Path
 
 import yaml
@@ -33,15 +34,19 @@ def test_every_pretraining_config_is_in_the_model_zoo():
     listed = {Path(model['Config']).name for model in load_models()}
     configs = {p.name for p in (ROOT / 'configs' / 'ebm').glob('*.py')} - {DEMO}
     assert configs <= listed, configs - listed
-    finetune = {p.name for p in (ROOT / 'configs' / 'benchmarks' / 'mmpretrain').glob('*.py')
-                if 'linear' not in p.name}
+    finetune = {
+        p.name
+        for p in (ROOT / 'configs' / 'benchmarks' / 'mmpretrain').glob('*.py')
+        if 'linear' not in p.name
+    }
     assert finetune <= listed, finetune - listed
 
 
 def test_paper_accuracies_are_where_the_tables_put_them():
     results = {model['Name']: model['Results'] for model in load_models()}
-    top1 = {name: result[0]['Metrics']['Top 1 Accuracy']
-            for name, result in results.items() if result}
+    top1 = {
+        name: result[0]['Metrics']['Top 1 Accuracy'] for name, result in results.items() if result
+    }
     assert top1['deit-small-p16_8xb128-amp-coslr-100e_in1k_ebm-randmask-large-100e-pre'] == 79.7
     assert top1['vit-base-p16_8xb128-amp-coslr-100e_in1k_ebm-mixed-200e-pre'] == 83.1
     assert top1['swin-tiny_8xb128-amp-coslr-100e_in1k_ebm-mixed-200e-pre'] == 82.2

@@ -1,4 +1,5 @@
 """A checkpoint written by our pretraining loads into the fine-tuning and linear-probe models."""
+
 from pathlib import Path
 
 import pytest
@@ -6,18 +7,23 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
 
 import mmpretrain_ebm  # noqa: F401  (registers the algorithm and the corruptions)
-from mmpretrain.registry import MODELS
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
 PRETRAIN = CONFIGS / 'ebm' / 'ebm_deit-small-p16_8xb32-gridmask16-amp-coslr-100e_in1k.py'
-TRANSFER = [CONFIGS / 'benchmarks' / 'mmpretrain' / name for name in (
-    'deit-small-p16_8xb128-amp-coslr-100e_in1k.py',
-    'deit-small-p16_8xb2048-linear-coslr-90e_in1k.py')]
+TRANSFER = [
+    CONFIGS / 'benchmarks' / 'mmpretrain' / name
+    for name in (
+        'deit-small-p16_8xb128-amp-coslr-100e_in1k.py',
+        'deit-small-p16_8xb2048-linear-coslr-90e_in1k.py',
+    )
+]
 # DeiT-S shrunk to run in seconds on a CPU; the structure (and so the key names) is kept
-TINY_VIT = dict(arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
-                img_size=32)
+TINY_VIT = dict(
+    arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64), img_size=32
+)
 
 
 def build(cfg: Config) -> torch.nn.Module:
@@ -36,10 +42,12 @@ def pretrained_checkpoint(photo_crops_dir, tmp_path_factory) -> Path:
     pipeline = cfg.train_dataloader.dataset.pipeline
     pipeline[1].scale = 32  # RandomResizedCrop
     pipeline[3].cell_size = 8  # GridMaskCorruption
-    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False,
-                                pin_memory=False)
-    cfg.train_dataloader.dataset = dict(type='CustomDataset', data_root=str(photo_crops_dir),
-                                        with_label=False, pipeline=pipeline)
+    cfg.train_dataloader.update(
+        batch_size=4, num_workers=0, persistent_workers=False, pin_memory=False
+    )
+    cfg.train_dataloader.dataset = dict(
+        type='CustomDataset', data_root=str(photo_crops_dir), with_label=False, pipeline=pipeline
+    )
     cfg.optim_wrapper.type = 'OptimWrapper'  # AMP needs a GPU
     cfg.optim_wrapper.pop('loss_scale')
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2)
@@ -53,9 +61,11 @@ def pretrained_checkpoint(photo_crops_dir, tmp_path_factory) -> Path:
 @pytest.mark.parametrize('config', TRANSFER, ids=[p.stem for p in TRANSFER])
 def test_pretrained_backbone_loads_completely(config, pretrained_checkpoint):
     checkpoint = torch.load(pretrained_checkpoint, map_location='cpu')
-    pretrained = {key[len('backbone.'):]: value
-                  for key, value in checkpoint['state_dict'].items()
-                  if key.startswith('backbone.')}
+    pretrained = {
+        key[len('backbone.') :]: value
+        for key, value in checkpoint['state_dict'].items()
+        if key.startswith('backbone.')
+    }
 
     cfg = Config.fromfile(str(config))
     cfg.model.backbone.update(TINY_VIT)

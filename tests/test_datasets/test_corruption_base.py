@@ -1,4 +1,5 @@
 """The contract every corruption shares: two views, float32, names, normalization, seeds."""
+
 import numpy as np
 import pytest
 from mmcv.transforms.utils import cache_random_params
@@ -48,8 +49,9 @@ def test_flipped_views_are_handled(name, photo):
     assert np.array_equal(corrupted, transform.corrupt(np.ascontiguousarray(flipped)))
 
 
-@pytest.mark.parametrize('view', [np.s_[:, ::-1], np.s_[::-1], np.s_[::-1, ::-1], np.s_[::2],
-                                  np.s_[:, :, ::-1]])
+@pytest.mark.parametrize(
+    'view', [np.s_[:, ::-1], np.s_[::-1], np.s_[::-1, ::-1], np.s_[::2], np.s_[:, :, ::-1]]
+)
 def test_contiguous_image(photo, view):
     result = contiguous_image(photo[view])
     assert result.flags.c_contiguous and np.array_equal(result, photo[view])
@@ -87,12 +89,15 @@ def test_mean_and_std_follow_channel_order():
     assert 'channel_order=' in repr(bgr) and 'mask_ratio=0.7' in repr(bgr)
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(channel_order='hsv'), "channel_order.*'hsv'"),
-    (dict(mean=(1.0, 2.0)), r'mean must be three.*\(1.0, 2.0\)'),
-    (dict(std=(1.0, 0.0, 1.0)), r'std must be positive.*\(1.0, 0.0, 1.0\)'),
-    (dict(std=(1.0, float('nan'), 1.0)), 'std must be three finite'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(channel_order='hsv'), "channel_order.*'hsv'"),
+        (dict(mean=(1.0, 2.0)), r'mean must be three.*\(1.0, 2.0\)'),
+        (dict(std=(1.0, 0.0, 1.0)), r'std must be positive.*\(1.0, 0.0, 1.0\)'),
+        (dict(std=(1.0, float('nan'), 1.0)), 'std must be three finite'),
+    ],
+)
 @pytest.mark.parametrize('name', sorted(CORRUPTIONS))
 def test_bad_normalization_arguments(name, kwargs, match):
     with pytest.raises(ValueError, match=match):

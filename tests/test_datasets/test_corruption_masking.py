@@ -1,4 +1,5 @@
 """Gridded and random-box masking: statistics, grid alignment, fill value, bad parameters."""
+
 import numpy as np
 import pytest
 from mmpretrain.registry import TRANSFORMS
@@ -27,8 +28,7 @@ def check_fill(transform, clean, corrupted):
 
 @pytest.mark.parametrize('cell, ratio', [(16, 0.1), (16, 0.7), (32, 0.5), (28, 0.9), (8, 0.3)])
 def test_grid_mask_fraction_and_patch_grid(photo224, cell, ratio):
-    transform = TRANSFORMS.build(dict(type='GridMaskCorruption', cell_size=cell,
-                                      mask_ratio=ratio))
+    transform = TRANSFORMS.build(dict(type='GridMaskCorruption', cell_size=cell, mask_ratio=ratio))
     np.random.seed(0)
     for _ in range(5):
         mask = check_fill(transform, photo224, transform(dict(img=photo224))['img'][1])
@@ -53,14 +53,17 @@ def test_grid_mask_cells_cut_at_the_border(photo224):
     assert np.count_nonzero(cells) == 50
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(mask_ratio=0), 'mask_ratio must be a number in the open interval'),
-    (dict(mask_ratio=1.0), r'\(0, 1\), got 1.0'),
-    (dict(mask_ratio=-0.2), 'got -0.2'),
-    (dict(mask_ratio='0.5'), "got '0.5'"),
-    (dict(cell_size=0), 'cell_size must be a positive integer, got 0'),
-    (dict(cell_size=16.0), 'got 16.0'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(mask_ratio=0), 'mask_ratio must be a number in the open interval'),
+        (dict(mask_ratio=1.0), r'\(0, 1\), got 1.0'),
+        (dict(mask_ratio=-0.2), 'got -0.2'),
+        (dict(mask_ratio='0.5'), "got '0.5'"),
+        (dict(cell_size=0), 'cell_size must be a positive integer, got 0'),
+        (dict(cell_size=16.0), 'got 16.0'),
+    ],
+)
 def test_grid_mask_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TRANSFORMS.build(dict(type='GridMaskCorruption', **kwargs))
@@ -89,8 +92,14 @@ def test_random_box_presets_mask_the_documented_fraction(preset):
 
 def test_random_box_fill_and_image_area_unit(photo224):
     """One box: a single rectangle of the sampled area and aspect ratio, inside the image."""
-    transform = TRANSFORMS.build(dict(type='RandomBoxMaskCorruption', num_boxes=1,
-                                      size_range=(0.1, 0.1), aspect_ratio_range=(0.5, 2.0)))
+    transform = TRANSFORMS.build(
+        dict(
+            type='RandomBoxMaskCorruption',
+            num_boxes=1,
+            size_range=(0.1, 0.1),
+            aspect_ratio_range=(0.5, 2.0),
+        )
+    )
     np.random.seed(0)
     for _ in range(20):
         mask = check_fill(transform, photo224, transform(dict(img=photo224))['img'][1])
@@ -102,10 +111,22 @@ def test_random_box_fill_and_image_area_unit(photo224):
 
 
 def test_random_box_per_box_unit_divides_by_the_number_of_boxes():
-    per_box = TRANSFORMS.build(dict(type='RandomBoxMaskCorruption', num_boxes=4,
-                                    size_range=(0.2, 0.2), size_unit='image_area_per_box'))
-    whole = TRANSFORMS.build(dict(type='RandomBoxMaskCorruption', num_boxes=4,
-                                  size_range=(0.2, 0.2), size_unit='image_area'))
+    per_box = TRANSFORMS.build(
+        dict(
+            type='RandomBoxMaskCorruption',
+            num_boxes=4,
+            size_range=(0.2, 0.2),
+            size_unit='image_area_per_box',
+        )
+    )
+    whole = TRANSFORMS.build(
+        dict(
+            type='RandomBoxMaskCorruption',
+            num_boxes=4,
+            size_range=(0.2, 0.2),
+            size_unit='image_area',
+        )
+    )
     np.random.seed(0)
     for _ in range(20):
         assert 0.05 * 0.95 < per_box.sample_mask(100, 100).mean() <= 0.2 * 1.05
@@ -114,29 +135,42 @@ def test_random_box_per_box_unit_divides_by_the_number_of_boxes():
 
 def test_random_box_sides_longer_than_the_image_are_cut_to_it():
     # area 40*30, aspect 4: 69 x 17 px, cut to the image's 40 rows
-    transform = TRANSFORMS.build(dict(type='RandomBoxMaskCorruption', num_boxes=1,
-                                      size_range=(1.0, 1.0), aspect_ratio_range=(4.0, 4.0)))
+    transform = TRANSFORMS.build(
+        dict(
+            type='RandomBoxMaskCorruption',
+            num_boxes=1,
+            size_range=(1.0, 1.0),
+            aspect_ratio_range=(4.0, 4.0),
+        )
+    )
     mask = transform.sample_mask(40, 30)
     columns = mask.any(axis=0)
     assert columns.sum() == 17 and mask[:, columns].all()
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(preset='medium'), r"preset must be one of \['large', 'small'\].*'medium'"),
-    (dict(preset='small', num_boxes=10), r"not both \(got \['num_boxes'\]\)"),
-    (dict(), 'or both num_boxes and size_range'),
-    (dict(num_boxes=10), r"got \['num_boxes'\]"),
-    (dict(num_boxes=0, size_range=(0.1, 0.2)), 'num_boxes must be a positive integer, got 0'),
-    (dict(num_boxes=5, size_range=(0.2, 0.1)), r'0 < low <= high.*\(0.2, 0.1\)'),
-    (dict(num_boxes=5, size_range=(0.0, 0.1)), r'size_range must satisfy.*\(0.0, 0.1\)'),
-    (dict(num_boxes=5, size_range=0.1), r'size_range must be a pair.*0.1'),
-    (dict(num_boxes=5, size_range=(0.1, 0.2), size_unit='pixels'), "size_unit.*'pixels'"),
-    (dict(num_boxes=3, size_range=(0.5, 2.0)),
-     r"size_range \(0.5, 2.0\) in unit 'image_area' allows boxes larger than the image"),
-    (dict(num_boxes=3, size_range=(1.0, 3.5), size_unit='image_area_per_box'),
-     r'largest normalized size is 3\b'),
-    (dict(preset='large', aspect_ratio_range=(2.0, 1.0)), r'aspect_ratio_range.*\(2.0, 1.0\)'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(preset='medium'), r"preset must be one of \['large', 'small'\].*'medium'"),
+        (dict(preset='small', num_boxes=10), r"not both \(got \['num_boxes'\]\)"),
+        (dict(), 'or both num_boxes and size_range'),
+        (dict(num_boxes=10), r"got \['num_boxes'\]"),
+        (dict(num_boxes=0, size_range=(0.1, 0.2)), 'num_boxes must be a positive integer, got 0'),
+        (dict(num_boxes=5, size_range=(0.2, 0.1)), r'0 < low <= high.*\(0.2, 0.1\)'),
+        (dict(num_boxes=5, size_range=(0.0, 0.1)), r'size_range must satisfy.*\(0.0, 0.1\)'),
+        (dict(num_boxes=5, size_range=0.1), r'size_range must be a pair.*0.1'),
+        (dict(num_boxes=5, size_range=(0.1, 0.2), size_unit='pixels'), "size_unit.*'pixels'"),
+        (
+            dict(num_boxes=3, size_range=(0.5, 2.0)),
+            r"size_range \(0.5, 2.0\) in unit 'image_area' allows boxes larger than the image",
+        ),
+        (
+            dict(num_boxes=3, size_range=(1.0, 3.5), size_unit='image_area_per_box'),
+            r'largest normalized size is 3\b',
+        ),
+        (dict(preset='large', aspect_ratio_range=(2.0, 1.0)), r'aspect_ratio_range.*\(2.0, 1.0\)'),
+    ],
+)
 def test_random_box_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TRANSFORMS.build(dict(type='RandomBoxMaskCorruption', **kwargs))

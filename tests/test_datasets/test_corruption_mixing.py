@@ -1,4 +1,5 @@
 """MixedCorruption: choice frequencies, names, shared normalization, bad configurations."""
+
 import numpy as np
 import pytest
 from mmpretrain.registry import TRANSFORMS
@@ -20,11 +21,11 @@ def draw_names(transform, draws: int, seed: int = 0) -> list:
     return [transform(dict(img=img))['corruption'] for _ in range(draws)]
 
 
-@pytest.mark.parametrize('weights', [None, [1, 2, 3, 4], [0.5, 0, 0.25, 0.25],
-                                     np.array([1, 2, 3, 4])])
+@pytest.mark.parametrize(
+    'weights', [None, [1, 2, 3, 4], [0.5, 0, 0.25, 0.25], np.array([1, 2, 3, 4])]
+)
 def test_choice_frequencies_within_three_sigma(weights):
-    transform = TRANSFORMS.build(dict(type='MixedCorruption', corruptions=CHOICES,
-                                      weights=weights))
+    transform = TRANSFORMS.build(dict(type='MixedCorruption', corruptions=CHOICES, weights=weights))
     draws = 4000
     names = draw_names(transform, draws)
     probabilities = np.full(4, 0.25) if weights is None else np.array(weights) / sum(weights)
@@ -61,26 +62,35 @@ def test_accepts_built_corruptions():
     assert 'GridMaskCorruption' in repr(transform)
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(corruptions=[]), r'non-empty list.*got \[\]'),
-    (dict(corruptions=CHOICES[0]), 'non-empty list of corruption configs'),
-    (dict(corruptions=[dict(type='BlurCorruption')]),
-     r"unknown corruption.*'BlurCorruption'.*\['ColorizationCorruption'"),
-    (dict(corruptions=[dict(type='RandomFlip', prob=0.5)]), "unknown corruption.*'RandomFlip'"),
-    (dict(corruptions=['grid_mask']), "unknown corruption 'grid_mask'"),
-    (dict(corruptions=CHOICES, weights=[1, 1]), r'one entry per corruption \(4\), got 2'),
-    (dict(corruptions=CHOICES, weights=[1, -1, 1, 1]), r'non-negative.*-1.0'),
-    (dict(corruptions=CHOICES, weights=[0, 0, 0, 0]), 'not all zero'),
-    (dict(corruptions=CHOICES, weights=[1, float('nan'), 1, 1]), 'finite'),
-    (dict(corruptions=CHOICES, weights='1234'), r"list of numbers.*'1234'"),
-    (dict(corruptions=CHOICES, weights=1), 'list of numbers.*got 1'),
-    (dict(corruptions=CHOICES, weights=[1, '2', 1, 1]), r"numbers, got \[1, '2', 1, 1\]"),
-    (dict(corruptions=CHOICES, weights=[1, True, 1, 1]), 'numbers, got'),
-    (dict(corruptions=[CHOICES[0], dict(CHOICES[1], mean=(0, 0, 0))]),
-     r'must share mean: .*\(0.0, 0.0, 0.0\)'),
-    (dict(corruptions=[CHOICES[0], dict(CHOICES[1], channel_order='rgb')]),
-     "must share channel_order.*'bgr'.*'rgb'"),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(corruptions=[]), r'non-empty list.*got \[\]'),
+        (dict(corruptions=CHOICES[0]), 'non-empty list of corruption configs'),
+        (
+            dict(corruptions=[dict(type='BlurCorruption')]),
+            r"unknown corruption.*'BlurCorruption'.*\['ColorizationCorruption'",
+        ),
+        (dict(corruptions=[dict(type='RandomFlip', prob=0.5)]), "unknown corruption.*'RandomFlip'"),
+        (dict(corruptions=['grid_mask']), "unknown corruption 'grid_mask'"),
+        (dict(corruptions=CHOICES, weights=[1, 1]), r'one entry per corruption \(4\), got 2'),
+        (dict(corruptions=CHOICES, weights=[1, -1, 1, 1]), r'non-negative.*-1.0'),
+        (dict(corruptions=CHOICES, weights=[0, 0, 0, 0]), 'not all zero'),
+        (dict(corruptions=CHOICES, weights=[1, float('nan'), 1, 1]), 'finite'),
+        (dict(corruptions=CHOICES, weights='1234'), r"list of numbers.*'1234'"),
+        (dict(corruptions=CHOICES, weights=1), 'list of numbers.*got 1'),
+        (dict(corruptions=CHOICES, weights=[1, '2', 1, 1]), r"numbers, got \[1, '2', 1, 1\]"),
+        (dict(corruptions=CHOICES, weights=[1, True, 1, 1]), 'numbers, got'),
+        (
+            dict(corruptions=[CHOICES[0], dict(CHOICES[1], mean=(0, 0, 0))]),
+            r'must share mean: .*\(0.0, 0.0, 0.0\)',
+        ),
+        (
+            dict(corruptions=[CHOICES[0], dict(CHOICES[1], channel_order='rgb')]),
+            "must share channel_order.*'bgr'.*'rgb'",
+        ),
+    ],
+)
 def test_bad_configurations(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TRANSFORMS.build(dict(type='MixedCorruption', **kwargs))

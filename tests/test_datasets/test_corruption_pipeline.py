@@ -3,6 +3,7 @@
 LoadImageFromFile -> RandomResizedCrop -> RandomFlip -> corruption -> PackInputs, collated and
 normalized by SelfSupDataPreprocessor(to_rgb=True): what the algorithm receives.
 """
+
 import cv2
 import numpy as np
 import pytest
@@ -26,21 +27,25 @@ def photo_path(tmp_path_factory) -> str:
 
 def build_pipeline(corruption: dict) -> list:
     """The pretraining pipeline's transforms around ``corruption``."""
-    return [TRANSFORMS.build(cfg) for cfg in (
-        dict(type='LoadImageFromFile'),
-        dict(type='RandomResizedCrop', scale=224),
-        dict(type='RandomFlip', prob=0.5),
-        corruption,
-        dict(type='PackInputs', meta_keys=META_KEYS),
-    )]
+    return [
+        TRANSFORMS.build(cfg)
+        for cfg in (
+            dict(type='LoadImageFromFile'),
+            dict(type='RandomResizedCrop', scale=224),
+            dict(type='RandomFlip', prob=0.5),
+            corruption,
+            dict(type='PackInputs', meta_keys=META_KEYS),
+        )
+    ]
 
 
 def run_pipeline(photo_path: str, pipeline, seed: int = 0):
     """The normalized (clean, corrupted) views and the data sample the algorithm receives."""
     if isinstance(pipeline, dict):
         pipeline = build_pipeline(pipeline)
-    preprocessor = MODELS.build(dict(type='SelfSupDataPreprocessor', mean=IMAGENET_MEAN,
-                                     std=IMAGENET_STD, to_rgb=True))
+    preprocessor = MODELS.build(
+        dict(type='SelfSupDataPreprocessor', mean=IMAGENET_MEAN, std=IMAGENET_STD, to_rgb=True)
+    )
     np.random.seed(seed)
     results = dict(img_path=photo_path)
     for transform in pipeline:
@@ -66,7 +71,8 @@ def test_masked_pixels_are_exactly_zero_after_normalization(photo_path):
 
 def test_random_boxes_are_zero_after_normalization(photo_path):
     clean, corrupted, sample = run_pipeline(
-        photo_path, dict(type='RandomBoxMaskCorruption', preset='large'))
+        photo_path, dict(type='RandomBoxMaskCorruption', preset='large')
+    )
     masked = (corrupted != clean).any(dim=0)
     assert 0.3 < masked.float().mean() < 0.95
     assert torch.equal(corrupted[:, masked], torch.zeros_like(corrupted[:, masked]))
@@ -84,7 +90,7 @@ def test_denoising_is_the_formula_in_normalized_space(photo_path):
 
     denoising._sample_noise = recording
     clean, corrupted, sample = run_pipeline(photo_path, pipeline)
-    (gamma, eps), = draws
+    ((gamma, eps),) = draws
     eps_rgb = torch.from_numpy(eps[..., ::-1].copy()).permute(2, 0, 1)  # drawn in BGR order
     expected = np.sqrt(gamma) * clean + np.sqrt(1 - gamma) * eps_rgb
     torch.testing.assert_close(corrupted, expected.float(), atol=2e-5, rtol=0)
@@ -92,8 +98,12 @@ def test_denoising_is_the_formula_in_normalized_space(photo_path):
 
 
 def test_mixed_pipeline_carries_the_chosen_name(photo_path):
-    corruption = dict(type='MixedCorruption', corruptions=[
-        dict(type='SuperResolutionCorruption', scale=16),
-        dict(type='ColorizationCorruption')])
+    corruption = dict(
+        type='MixedCorruption',
+        corruptions=[
+            dict(type='SuperResolutionCorruption', scale=16),
+            dict(type='ColorizationCorruption'),
+        ],
+    )
     names = {run_pipeline(photo_path, corruption, seed)[2].corruption for seed in range(8)}
     assert names == {'super_resolution', 'colorization'}

@@ -1,4 +1,5 @@
 """Super-resolution, denoising and colorization against independent computations."""
+
 import numpy as np
 import pytest
 import torch
@@ -19,8 +20,11 @@ def photo() -> np.ndarray:
 def blocks(img: np.ndarray, size: int) -> np.ndarray:
     """(H/size, W/size, size*size, C) view of the size x size blocks of an HxWxC image."""
     h, w, c = img.shape
-    return img.reshape(h // size, size, w // size, size, c).transpose(0, 2, 1, 3, 4).reshape(
-        h // size, w // size, size * size, c)
+    return (
+        img.reshape(h // size, size, w // size, size, c)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(h // size, w // size, size * size, c)
+    )
 
 
 @pytest.mark.parametrize('scale', [2, 4, 8, 16, 32])
@@ -32,7 +36,10 @@ def test_super_resolution_blocks_hold_the_bicubic_downsample(photo, scale):
     # Independent reference: torch's antialiased bicubic (PIL's filter) on the same image.
     reference = F.interpolate(
         torch.from_numpy(photo).permute(2, 0, 1)[None].double(),
-        size=(96 // scale, 128 // scale), mode='bicubic', antialias=True)[0].permute(1, 2, 0)
+        size=(96 // scale, 128 // scale),
+        mode='bicubic',
+        antialias=True,
+    )[0].permute(1, 2, 0)
     np.testing.assert_allclose(cells[:, :, 0], reference.numpy(), atol=2e-3)
 
 
@@ -56,8 +63,9 @@ def test_super_resolution_scale_one_is_identity(photo):
     np.testing.assert_allclose(transform.corrupt(photo), photo, atol=1e-4)
 
 
-@pytest.mark.parametrize('scale, match', [(0, 'got 0'), (-2, 'got -2'), (1.5, 'got 1.5'),
-                                          (True, 'got True')])
+@pytest.mark.parametrize(
+    'scale, match', [(0, 'got 0'), (-2, 'got -2'), (1.5, 'got 1.5'), (True, 'got True')]
+)
 def test_super_resolution_bad_scale(scale, match):
     with pytest.raises(ValueError, match=f'scale must be an integer >= 1, {match}'):
         TRANSFORMS.build(dict(type='SuperResolutionCorruption', scale=scale))
@@ -97,12 +105,15 @@ def test_denoising_draws_gamma_uniformly_per_image(photo):
     assert np.histogram(gammas, bins=4, range=(0, 1))[0].min() > 440
 
 
-@pytest.mark.parametrize('gamma_range, match', [
-    ((-0.1, 0.5), r'0 <= low <= high <= 1, got \(-0.1, 0.5\)'),
-    ((0.6, 0.5), r'got \(0.6, 0.5\)'),
-    ((0.0, 1.5), r'got \(0.0, 1.5\)'),
-    (0.5, 'gamma_range must be a pair'),
-])
+@pytest.mark.parametrize(
+    'gamma_range, match',
+    [
+        ((-0.1, 0.5), r'0 <= low <= high <= 1, got \(-0.1, 0.5\)'),
+        ((0.6, 0.5), r'got \(0.6, 0.5\)'),
+        ((0.0, 1.5), r'got \(0.0, 1.5\)'),
+        (0.5, 'gamma_range must be a pair'),
+    ],
+)
 def test_denoising_bad_gamma_range(gamma_range, match):
     with pytest.raises(ValueError, match=match):
         TRANSFORMS.build(dict(type='DenoisingCorruption', gamma_range=gamma_range))
@@ -110,8 +121,7 @@ def test_denoising_bad_gamma_range(gamma_range, match):
 
 @pytest.mark.parametrize('channel_order', ['bgr', 'rgb'])
 def test_colorization_channels_equal_the_bt601_luma(photo, channel_order):
-    transform = TRANSFORMS.build(dict(type='ColorizationCorruption',
-                                      channel_order=channel_order))
+    transform = TRANSFORMS.build(dict(type='ColorizationCorruption', channel_order=channel_order))
     img = photo if channel_order == 'bgr' else np.ascontiguousarray(photo[..., ::-1])
     corrupted = transform(dict(img=img))['img'][1]
     b, g, r = (photo[..., i].astype(np.float64) for i in range(3))

@@ -1,4 +1,5 @@
 """The restoration-chain hook in a real (tiny) pretraining run, Local and TensorBoard backends."""
+
 import json
 from pathlib import Path
 
@@ -11,8 +12,12 @@ from mmengine.runner import Runner
 import mmpretrain_ebm  # noqa: F401  (registers the hook, the algorithm, the corruptions)
 from mmpretrain_ebm.engine import RestorationVisualizationHook
 
-DEMO = (Path(__file__).parents[2] / 'configs' / 'ebm'
-        / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py')
+DEMO = (
+    Path(__file__).parents[2]
+    / 'configs'
+    / 'ebm'
+    / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
+)
 NUM_CORRUPTIONS = 4  # the demo's mix: boxes, super-resolution, denoising, colorization
 
 
@@ -20,8 +25,9 @@ def tiny_demo_config(data_dir: Path, work_dir: Path, max_iters: int, **hook) -> 
     """The demo config on ``data_dir`` with a 1-layer ViT at 32 px and ``max_iters``."""
     cfg = Config.fromfile(str(DEMO))
     cfg.work_dir = str(work_dir)
-    cfg.model.backbone.arch = dict(embed_dims=32, num_layers=1, num_heads=2,
-                                   feedforward_channels=64)
+    cfg.model.backbone.arch = dict(
+        embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64
+    )
     cfg.model.backbone.img_size = 32
     cfg.model.head.in_channels = 32
     pipeline = cfg.train_dataloader.dataset.pipeline
@@ -33,8 +39,7 @@ def tiny_demo_config(data_dir: Path, work_dir: Path, max_iters: int, **hook) -> 
     cfg.default_hooks.checkpoint.interval = max_iters
     cfg.default_hooks.logger.interval = 1
     cfg.custom_hooks = [dict(type='RestorationVisualizationHook', **hook)]
-    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend'),
-                                   dict(type='TensorboardVisBackend')]
+    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
     return cfg
 
 
@@ -70,14 +75,14 @@ def test_hook_draws_fixed_batch_chains_psnr_and_curves(photo_crops_dir, tmp_path
     assert len(corrupted) == 1
     # the logger's scalars (curves of alpha and per-step losses) reach the backends too
     logged = [row for row in scalars if 'alpha' in row]
-    assert len(logged) == 5 and all('loss_step1' in row and 'loss_step2' in row
-                                    and 'energy_corrupted' in row for row in logged)
+    assert len(logged) == 5 and all(
+        'loss_step1' in row and 'loss_step2' in row and 'energy_corrupted' in row for row in logged
+    )
     # the clean energy is computed on every 10th iteration (log_clean_energy=10): here only
     # the first one updates its history (the logger repeats its smoothed value in each row)
     clean_energy, _ = runner.message_hub.get_scalar('train/energy_clean').data
     assert len(clean_energy) == 1
-    assert [row['energy_clean'] for row in logged] == pytest.approx([clean_energy[0]] * 5,
-                                                                    abs=1e-4)
+    assert [row['energy_clean'] for row in logged] == pytest.approx([clean_energy[0]] * 5, abs=1e-4)
     assert len({row['energy_corrupted'] for row in logged}) == 5  # updated on every one
     assert list(tmp_path.glob('*/vis_data/events.out.tfevents.*'))
 
@@ -88,45 +93,68 @@ def test_two_hooks_watch_training_and_given_images(photo_crops_dir, tmp_path):
     for path in sorted(photo_crops_dir.glob('rocket_*.png')):
         (held_out / path.name).write_bytes(path.read_bytes())
     cfg = tiny_demo_config(
-        photo_crops_dir, tmp_path / 'work', max_iters=1, interval=10, num_images=3,
-        img_size=32, corruptions=[dict(type='ColorizationCorruption')], name='held_out',
-        dataset=dict(type='CustomDataset', data_root=str(held_out), with_label=False))
-    cfg.custom_hooks.append(dict(type='RestorationVisualizationHook', num_images=1,
-                                 name='train', curves=False))
+        photo_crops_dir,
+        tmp_path / 'work',
+        max_iters=1,
+        interval=10,
+        num_images=3,
+        img_size=32,
+        corruptions=[dict(type='ColorizationCorruption')],
+        name='held_out',
+        dataset=dict(type='CustomDataset', data_root=str(held_out), with_label=False),
+    )
+    cfg.custom_hooks.append(
+        dict(type='RestorationVisualizationHook', num_images=1, name='train', curves=False)
+    )
     runner = Runner.from_cfg(cfg)
     runner.train()
-    held_out_hook, train_hook = [h for h in runner.hooks
-                                 if isinstance(h, RestorationVisualizationHook)]
+    held_out_hook, train_hook = [
+        h for h in runner.hooks if isinstance(h, RestorationVisualizationHook)
+    ]
     assert [Path(p).name for p in held_out_hook.image_paths] == [
-        'rocket_0.png', 'rocket_2.png', 'rocket_3.png']
+        'rocket_0.png',
+        'rocket_2.png',
+        'rocket_3.png',
+    ]
     assert [Path(p).parent for p in train_hook.image_paths] == [photo_crops_dir]
     keys = {key for row in read_scalars(tmp_path / 'work') for key in row if '/psnr_' in key}
     assert {key for key in keys if key.startswith('held_out/')} == {
-        f'held_out/colorization/psnr_{k}' for k in ('corrupted', 'step1', 'step2')}
+        f'held_out/colorization/psnr_{k}' for k in ('corrupted', 'step1', 'step2')
+    }
     assert len([key for key in keys if key.startswith('train/')]) == NUM_CORRUPTIONS * 3
     assert (tmp_path / 'work' / 'held_out.png').is_file()
     assert (tmp_path / 'work' / 'train.png').is_file()
     images = sorted(p.name for p in (tmp_path / 'work').glob('*/vis_data/vis_image/*.png'))
     # curves only once there is a training history, and only from the hook that asks
-    assert images == ['held_out_0.png', 'held_out_1.png', 'train_0.png', 'train_1.png',
-                      'training_curves_1.png']
+    assert images == [
+        'held_out_0.png',
+        'held_out_1.png',
+        'train_0.png',
+        'train_1.png',
+        'training_curves_1.png',
+    ]
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(interval=0), 'interval must be an int >= 1, got 0'),
-    (dict(num_images=2.5), 'num_images must be an int >= 1, got 2.5'),
-    (dict(img_size=-1), 'img_size must be an int >= 1 or None, got -1'),
-    (dict(img_size=True), 'img_size must be an int >= 1 or None, got True'),
-    (dict(seed=-3), 'seed must be an int >= 0, got -3'),
-    (dict(seed='0'), "seed must be an int >= 0, got '0'"),
-    (dict(corruptions=[]), 'non-empty list of corruption config dicts, got'),
-    (dict(corruptions=dict(type='GridMaskCorruption', cell_size=16)),
-     r"list of corruption config dicts, got \{'type': 'GridMaskCorruption'"),
-    (dict(dataset='data/val'), "dataset must be a dataset config dict or None, got 'data/val'"),
-    (dict(name=''), "name must be a non-empty string.*got ''"),
-    (dict(name='a/b'), "without path separators.*got 'a/b'"),
-    (dict(curves=1), 'curves must be True or False, got 1'),
-])
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(interval=0), 'interval must be an int >= 1, got 0'),
+        (dict(num_images=2.5), 'num_images must be an int >= 1, got 2.5'),
+        (dict(img_size=-1), 'img_size must be an int >= 1 or None, got -1'),
+        (dict(img_size=True), 'img_size must be an int >= 1 or None, got True'),
+        (dict(seed=-3), 'seed must be an int >= 0, got -3'),
+        (dict(seed='0'), "seed must be an int >= 0, got '0'"),
+        (dict(corruptions=[]), 'non-empty list of corruption config dicts, got'),
+        (
+            dict(corruptions=dict(type='GridMaskCorruption', cell_size=16)),
+            r"list of corruption config dicts, got \{'type': 'GridMaskCorruption'",
+        ),
+        (dict(dataset='data/val'), "dataset must be a dataset config dict or None, got 'data/val'"),
+        (dict(name=''), "name must be a non-empty string.*got ''"),
+        (dict(name='a/b'), "without path separators.*got 'a/b'"),
+        (dict(curves=1), 'curves must be True or False, got 1'),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RestorationVisualizationHook(**kwargs)

@@ -1,4 +1,5 @@
 """weights_only loads of HistoryBuffers: runner state restores, forged statistics are refused."""
+
 import pickle
 from pathlib import Path
 
@@ -23,15 +24,20 @@ class Getattr:
 @pytest.fixture
 def registry(monkeypatch) -> dict:
     """A copy of HistoryBuffer's class-level statistics registry, restored after the test."""
-    monkeypatch.setattr(HistoryBuffer, '_statistics_methods',
-                        dict(HistoryBuffer._statistics_methods))
+    monkeypatch.setattr(
+        HistoryBuffer, '_statistics_methods', dict(HistoryBuffer._statistics_methods)
+    )
     return dict(HistoryBuffer._statistics_methods)
 
 
 def save_forged_buffer(path: Path, statistics_methods: dict, monkeypatch) -> None:
     """Save a HistoryBuffer whose pickled state carries ``statistics_methods``."""
-    state = dict(max_length=10, _log_history=np.array([1.0]), _count_history=np.array([1]),
-                 statistics_methods=statistics_methods)
+    state = dict(
+        max_length=10,
+        _log_history=np.array([1.0]),
+        _count_history=np.array([1]),
+        statistics_methods=statistics_methods,
+    )
     with monkeypatch.context() as patch:
         patch.setattr(HistoryBuffer, '__getstate__', lambda self: state)
         torch.save([HistoryBuffer([1.0], [1])], path)
@@ -57,13 +63,17 @@ def test_message_hub_state_round_trips_as_plain_history_buffers(tmp_path):
     assert torch.load(tmp_path / 'again.pth', weights_only=True).current() == 3.0
 
 
-@pytest.mark.parametrize('statistics_methods, refused', [
-    ({'__init__': 0, 'register_statistics': 0}, "'__init__'"),   # new names in the registry
-    ({'mean': Getattr('max')}, "'mean'"),                         # 'mean' rebound to max
-    ({'mean': Getattr('mean'), 'evil': Getattr('max')}, "'evil'"),
-])
-def test_forged_statistics_are_refused_and_change_nothing(tmp_path, monkeypatch, registry,
-                                                          statistics_methods, refused):
+@pytest.mark.parametrize(
+    'statistics_methods, refused',
+    [
+        ({'__init__': 0, 'register_statistics': 0}, "'__init__'"),  # new names in the registry
+        ({'mean': Getattr('max')}, "'mean'"),  # 'mean' rebound to max
+        ({'mean': Getattr('mean'), 'evil': Getattr('max')}, "'evil'"),
+    ],
+)
+def test_forged_statistics_are_refused_and_change_nothing(
+    tmp_path, monkeypatch, registry, statistics_methods, refused
+):
     save_forged_buffer(tmp_path / 'forged.pth', statistics_methods, monkeypatch)
     with pytest.raises(pickle.UnpicklingError, match=f'statistic {refused}'):
         torch.load(tmp_path / 'forged.pth', weights_only=True)
@@ -79,10 +89,14 @@ def test_getattr_resolves_only_mmengine_statistics(tmp_path, name):
 
 
 def test_unknown_buffer_attributes_are_refused(tmp_path, monkeypatch, registry):
-    state = dict(max_length=10, _log_history=np.array([1.0]), _count_history=np.array([1]),
-                 statistics=np.array([0.0]))
+    state = dict(
+        max_length=10,
+        _log_history=np.array([1.0]),
+        _count_history=np.array([1]),
+        statistics=np.array([0.0]),
+    )
     with monkeypatch.context() as patch:
         patch.setattr(HistoryBuffer, '__getstate__', lambda self: state)
         torch.save(HistoryBuffer([1.0], [1]), tmp_path / 'shadow.pth')
-    with pytest.raises(pickle.UnpicklingError, match="unknown attributes \\[\"'statistics'\"\\]"):
+    with pytest.raises(pickle.UnpicklingError, match='unknown attributes \\["\'statistics\'"\\]'):
         torch.load(tmp_path / 'shadow.pth', weights_only=True)

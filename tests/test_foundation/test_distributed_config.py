@@ -1,4 +1,5 @@
 """CPU multi-process runs: SyncBN configs become per-process BN; GPU-less checks are strict."""
+
 import socket
 
 import pytest
@@ -11,10 +12,18 @@ from mmpretrain_ebm.utils import adapt_config_to_cpu_distributed, replace_sync_b
 
 
 def test_replace_sync_batchnorm_walks_nested_configs():
-    cfg = Config(dict(model=dict(
-        backbone=dict(type='ResNet', norm_cfg=dict(type='SyncBN', requires_grad=True)),
-        decode_head=dict(norm_cfg=dict(type='SyncBN')),
-        auxiliary_head=[dict(norm_cfg=dict(type='BN')), dict(norm_cfg=dict(type='MMSyncBN'))])))
+    cfg = Config(
+        dict(
+            model=dict(
+                backbone=dict(type='ResNet', norm_cfg=dict(type='SyncBN', requires_grad=True)),
+                decode_head=dict(norm_cfg=dict(type='SyncBN')),
+                auxiliary_head=[
+                    dict(norm_cfg=dict(type='BN')),
+                    dict(norm_cfg=dict(type='MMSyncBN')),
+                ],
+            )
+        )
+    )
     assert replace_sync_batchnorm(cfg.model) == 3
     assert cfg.model.backbone.norm_cfg == dict(type='BN', requires_grad=True)
     assert cfg.model.decode_head.norm_cfg.type == 'BN'
@@ -39,8 +48,9 @@ def cpu_process_group(monkeypatch):
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
-    for name, value in dict(RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
-                            MASTER_PORT=str(port)).items():
+    for name, value in dict(
+        RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port)
+    ).items():
         monkeypatch.setenv(name, value)
     yield
     if torch_dist.is_initialized():
@@ -60,8 +70,9 @@ def test_cpu_distributed_turns_runner_sync_bn_off(cpu_process_group, caplog):
     assert "sync_bn='torch' turned off" in caplog.text
 
 
-def test_pytorch_launcher_without_torchrun_names_the_missing_variables(cpu_process_group,
-                                                                       monkeypatch):
+def test_pytorch_launcher_without_torchrun_names_the_missing_variables(
+    cpu_process_group, monkeypatch
+):
     monkeypatch.delenv('RANK')
     monkeypatch.delenv('MASTER_PORT')
     with pytest.raises(RuntimeError, match=r"\['RANK', 'MASTER_PORT'\].*dist_train.sh"):

@@ -1,4 +1,5 @@
 """Resume under torch >= 2.6 (weights_only=True) continues exactly from the saved state."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import mmpretrain_ebm  # noqa: F401  (allow-lists runner checkpoint types for to
 
 REPO = Path(__file__).resolve().parents[2]
 
-TINY_CLASSIFIER_CONFIG = '''
+TINY_CLASSIFIER_CONFIG = """
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmpretrain_ebm'], allow_failed_imports=False)
 model = dict(
@@ -41,14 +42,24 @@ test_dataloader = dict(
                  pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]))
 test_evaluator = dict(type='Accuracy', topk=(1, ))
 test_cfg = dict()
-'''
+"""
 
 
 def train(work_dir: Path, data_root: Path, max_epochs: int, *extra: str) -> None:
     config = work_dir.parent / f'{work_dir.name}.py'
     config.write_text(TINY_CLASSIFIER_CONFIG.format(data_root=data_root, max_epochs=max_epochs))
-    subprocess.run([sys.executable, str(REPO / 'tools' / 'train.py'), str(config),
-                    '--work-dir', str(work_dir), *extra], check=True, cwd=REPO)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / 'tools' / 'train.py'),
+            str(config),
+            '--work-dir',
+            str(work_dir),
+            *extra,
+        ],
+        check=True,
+        cwd=REPO,
+    )
 
 
 @pytest.mark.timeout(600)
@@ -67,13 +78,15 @@ def test_resume_from_epoch_2_equals_uninterrupted_run(tmp_path, labelled_photo_d
     # AdamW counted 8 steps before the interruption and 4 after it.
     steps = {int(state['step']) for state in resumed['optimizer']['state'].values()}
     assert steps == {12}
-    assert (resumed['param_schedulers'][0]['last_step']
-            == reference['param_schedulers'][0]['last_step'] == 2)
+    assert (
+        resumed['param_schedulers'][0]['last_step']
+        == reference['param_schedulers'][0]['last_step']
+        == 2
+    )
     for key, value in reference['state_dict'].items():
         torch.testing.assert_close(resumed['state_dict'][key], value, msg=key)
     # The first run's parameters changed in epoch 3: the comparison above is not vacuous.
-    assert any(not torch.equal(saved['state_dict'][k], v)
-               for k, v in resumed['state_dict'].items())
+    assert any(not torch.equal(saved['state_dict'][k], v) for k, v in resumed['state_dict'].items())
 
 
 def test_allow_list_keeps_weights_only_strict(tmp_path):
@@ -89,10 +102,25 @@ def test_dist_train_and_test_sh_run_two_cpu_processes_with_gloo(tmp_path, labell
     work_dir = tmp_path / 'dist'
     config = tmp_path / 'dist.py'
     config.write_text(TINY_CLASSIFIER_CONFIG.format(data_root=labelled_photo_dir, max_epochs=1))
-    env = {'PATH': f'{Path(sys.executable).parent}:/usr/bin:/bin', 'PORT': '29533',
-           'PYTHON': sys.executable, 'OMP_NUM_THREADS': '1'}
-    subprocess.run(['bash', str(REPO / 'tools' / 'dist_train.sh'), str(config), '2',
-                    '--work-dir', str(work_dir)], check=True, cwd=REPO, env=env)
+    env = {
+        'PATH': f'{Path(sys.executable).parent}:/usr/bin:/bin',
+        'PORT': '29533',
+        'PYTHON': sys.executable,
+        'OMP_NUM_THREADS': '1',
+    }
+    subprocess.run(
+        [
+            'bash',
+            str(REPO / 'tools' / 'dist_train.sh'),
+            str(config),
+            '2',
+            '--work-dir',
+            str(work_dir),
+        ],
+        check=True,
+        cwd=REPO,
+        env=env,
+    )
     checkpoint = torch.load(work_dir / 'epoch_1.pth')
     # 8 images, 2 per process per iteration, 2 processes: 2 iterations per epoch.
     assert checkpoint['meta']['iter'] == 2
@@ -100,9 +128,23 @@ def test_dist_train_and_test_sh_run_two_cpu_processes_with_gloo(tmp_path, labell
     assert 'world_size: 2' in log or 'Distributed launcher: pytorch' in log
 
     predictions = tmp_path / 'predictions.pkl'
-    subprocess.run(['bash', str(REPO / 'tools' / 'dist_test.sh'), str(config),
-                    str(work_dir / 'epoch_1.pth'), '2', '--work-dir', str(tmp_path / 'test'),
-                    '--out', str(predictions)], check=True, cwd=REPO, env=env)
+    subprocess.run(
+        [
+            'bash',
+            str(REPO / 'tools' / 'dist_test.sh'),
+            str(config),
+            str(work_dir / 'epoch_1.pth'),
+            '2',
+            '--work-dir',
+            str(tmp_path / 'test'),
+            '--out',
+            str(predictions),
+        ],
+        check=True,
+        cwd=REPO,
+        env=env,
+    )
     from mmengine.fileio import load
+
     # the two processes' predictions are gathered: one per image of the dataset
     assert len(load(predictions)) == 8

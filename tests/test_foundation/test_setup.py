@@ -1,5 +1,6 @@
 """The set-up script is idempotent, the README quick start has exactly two commands, and the
 Makefile hands the user's EBM_VENV and PYTHON through untouched."""
+
 import os
 import re
 import subprocess
@@ -11,10 +12,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_setup_env_skips_installs_when_up_to_date():
     venv = Path(sys.executable).parent.parent
-    result = subprocess.run(['bash', str(REPO / 'tools' / 'setup_env.sh')], cwd=REPO,
-                            env={'EBM_VENV': str(venv), 'PATH': '/usr/bin:/bin',
-                                 'HOME': str(Path.home())},
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ['bash', str(REPO / 'tools' / 'setup_env.sh')],
+        cwd=REPO,
+        env={'EBM_VENV': str(venv), 'PATH': '/usr/bin:/bin', 'HOME': str(Path.home())},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert 'is up to date' in result.stdout
     assert 'installing' not in result.stdout
 
@@ -35,7 +40,8 @@ def make_sandbox(tmp_path: Path) -> Path:
     """A folder where tools/setup_env.sh only records the variables the Makefile passes it."""
     (tmp_path / 'tools').mkdir()
     (tmp_path / 'tools' / 'setup_env.sh').write_text(
-        'echo "setup PYTHON=${PYTHON-<unset>} EBM_VENV=${EBM_VENV-<unset>}" >> "$LOG"\n')
+        'echo "setup PYTHON=${PYTHON-<unset>} EBM_VENV=${EBM_VENV-<unset>}" >> "$LOG"\n'
+    )
     return tmp_path
 
 
@@ -53,8 +59,12 @@ def run_make(sandbox: Path, args: list, **env) -> list:
     make's exit status."""
     log = sandbox / 'log'
     base = {k: v for k, v in os.environ.items() if k not in ('PYTHON', 'EBM_VENV', 'MAKEFLAGS')}
-    result = subprocess.run(['make', '-C', str(sandbox), '-f', str(REPO / 'Makefile'), *args],
-                            env={**base, **env, 'LOG': str(log)}, capture_output=True, text=True)
+    result = subprocess.run(
+        ['make', '-C', str(sandbox), '-f', str(REPO / 'Makefile'), *args],
+        env={**base, **env, 'LOG': str(log)},
+        capture_output=True,
+        text=True,
+    )
     return log.read_text().splitlines() + [f'make exit {result.returncode}']
 
 
@@ -72,10 +82,16 @@ def test_make_test_takes_ebm_venv_from_the_command_line_or_defaults_to_dot_venv(
     sandbox = make_sandbox(tmp_path)
     other = fake_venv(tmp_path / 'elsewhere')
     lines = run_make(sandbox, ['test', f'EBM_VENV={other.parent.parent}'])
-    assert lines == [f'setup PYTHON=<unset> EBM_VENV={other.parent.parent}',
-                     f'{other} -m pytest tests', 'make exit 0']
+    assert lines == [
+        f'setup PYTHON=<unset> EBM_VENV={other.parent.parent}',
+        f'{other} -m pytest tests',
+        'make exit 0',
+    ]
     (sandbox / 'log').unlink()
     default = fake_venv(sandbox / '.venv')
     lines = run_make(sandbox, ['test'])
-    assert lines == [f'setup PYTHON=<unset> EBM_VENV={sandbox / ".venv"}',
-                     f'{default} -m pytest tests', 'make exit 0']
+    assert lines == [
+        f'setup PYTHON=<unset> EBM_VENV={sandbox / ".venv"}',
+        f'{default} -m pytest tests',
+        'make exit 0',
+    ]

@@ -5,6 +5,7 @@ The venv here is a stub whose pip only records its calls (and fakes the mmcv sdi
 every other call runs in this venv's real interpreter, so the version checks and the cache key
 are computed by the real Python and torch.
 """
+
 import os
 import subprocess
 import sys
@@ -17,9 +18,12 @@ WHEEL_NAME = 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl'
 
 # $STATE holds the content of the last installed mmcv wheel: 'ok' imports, anything else not;
 # like the real one, mmcv imports only once its dependencies came with the editable install.
-STUB_PYTHON = r'''#!/bin/bash
+STUB_PYTHON = r"""#!/bin/bash
 echo "$PWD :: $*" >> "$LOG"
-after() { local flag=$1; shift; while (( $# )); do [[ $1 == "$flag" ]] && { echo "$2"; return; }; shift; done; }
+after() {
+    local flag=$1; shift
+    while (( $# )); do [[ $1 == "$flag" ]] && { echo "$2"; return; }; shift; done
+}
 if [[ $1 == -m && $2 == pip ]]; then
     case $3 in
         download) dest=$(after -d "$@"); mkdir -p "$dest/mmcv-2.1.0"
@@ -37,7 +41,7 @@ if [[ $1 == - ]]; then  # the mmcv check
 fi
 [[ $2 == *"stack OK"* ]] && exit 0
 exec REAL_PYTHON "$@"
-'''
+"""
 
 
 def write_script(path: Path, text: str) -> Path:
@@ -49,16 +53,27 @@ def write_script(path: Path, text: str) -> Path:
 
 def run_setup(cwd: Path, **env) -> subprocess.CompletedProcess:
     """Runs tools/setup_env.sh from ``cwd`` with a clean environment plus ``env``."""
-    base = {'PATH': '/usr/bin:/bin', 'HOME': str(cwd), 'LOG': str(cwd / 'log'),
-            'STATE': str(cwd / 'mmcv_state')}
-    return subprocess.run(['/bin/bash', str(REPO / 'tools' / 'setup_env.sh')], cwd=cwd,
-                          env={**base, **env}, capture_output=True, text=True)
+    base = {
+        'PATH': '/usr/bin:/bin',
+        'HOME': str(cwd),
+        'LOG': str(cwd / 'log'),
+        'STATE': str(cwd / 'mmcv_state'),
+    }
+    return subprocess.run(
+        ['/bin/bash', str(REPO / 'tools' / 'setup_env.sh')],
+        cwd=cwd,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+    )
 
 
 def stub_venv(cwd: Path, venv: str = 'venv') -> None:
     """A venv under ``cwd`` whose interpreter is the stub above."""
-    write_script(cwd / venv / 'bin' / 'python', STUB_PYTHON.replace('WHEEL_NAME', WHEEL_NAME)
-                 .replace('REAL_PYTHON', sys.executable))
+    write_script(
+        cwd / venv / 'bin' / 'python',
+        STUB_PYTHON.replace('WHEEL_NAME', WHEEL_NAME).replace('REAL_PYTHON', sys.executable),
+    )
 
 
 def compiler(cwd: Path, version: str) -> str:
@@ -67,8 +82,9 @@ def compiler(cwd: Path, version: str) -> str:
 
 
 def cache_key() -> str:
-    """The wheel folder this machine's venv needs: mmcv builds CUDA ops only where torch sees a GPU."""
-    ops = f"cu{torch.version.cuda.replace('.', '')}" if torch.cuda.is_available() else 'cpu'
+    """The wheel folder this machine's venv needs (mmcv builds CUDA ops only where torch sees
+    a GPU)."""
+    ops = f'cu{torch.version.cuda.replace(".", "")}' if torch.cuda.is_available() else 'cpu'
     return f'cp{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}-{ops}'
 
 
@@ -78,11 +94,15 @@ def test_relative_paths_keyed_cache_and_a_broken_cached_wheel_is_rebuilt(tmp_pat
     keyed = write_script(wheels / cache_key() / WHEEL_NAME, 'broken')
     other_key = write_script(wheels / 'cp311-torch2.13.0+cpu-cpu' / WHEEL_NAME, 'ok')
     flat = write_script(wheels / WHEEL_NAME, 'ok')
-    result = run_setup(tmp_path, EBM_VENV='venv', EBM_CACHE='cache',
-                       CXX=compiler(tmp_path, '12.2.0'))
+    result = run_setup(
+        tmp_path, EBM_VENV='venv', EBM_CACHE='cache', CXX=compiler(tmp_path, '12.2.0')
+    )
     assert result.returncode == 0, result.stderr
     calls = (tmp_path / 'log').read_text()
-    assert f'pip install --disable-pip-version-check --progress-bar off --no-deps --force-reinstall {keyed}' in calls
+    assert (
+        'pip install --disable-pip-version-check --progress-bar off --no-deps --force-reinstall '
+        f'{keyed}' in calls
+    )
     assert 'the cached wheel does not work' in result.stdout
     lines = calls.splitlines()
     build = [i for i, line in enumerate(lines) if ' pip wheel ' in line]
@@ -98,8 +118,9 @@ def test_relative_paths_keyed_cache_and_a_broken_cached_wheel_is_rebuilt(tmp_pat
 def test_a_working_cached_wheel_is_installed_without_a_build(tmp_path):
     stub_venv(tmp_path)
     keyed = write_script(tmp_path / 'cache' / 'wheels' / cache_key() / WHEEL_NAME, 'ok')
-    result = run_setup(tmp_path, EBM_VENV=str(tmp_path / 'venv'), EBM_CACHE='cache',
-                       CXX='/nonexistent/g++')
+    result = run_setup(
+        tmp_path, EBM_VENV=str(tmp_path / 'venv'), EBM_CACHE='cache', CXX='/nonexistent/g++'
+    )
     assert result.returncode == 0, result.stderr
     calls = (tmp_path / 'log').read_text()
     assert f'--force-reinstall {keyed}' in calls
@@ -108,8 +129,10 @@ def test_a_working_cached_wheel_is_installed_without_a_build(tmp_path):
 
 def test_a_build_without_gxx_10_stops_with_a_clear_error(tmp_path):
     stub_venv(tmp_path)
-    for cxx, message in [(compiler(tmp_path, '9.4.0'), "is version '9.4.0'"),
-                         ('/nonexistent/g++', 'not found')]:
+    for cxx, message in [
+        (compiler(tmp_path, '9.4.0'), "is version '9.4.0'"),
+        ('/nonexistent/g++', 'not found'),
+    ]:
         result = run_setup(tmp_path, EBM_VENV='venv', EBM_CACHE='cache', CXX=cxx)
         assert result.returncode == 1
         assert result.stderr.startswith(f"[setup_env] error: C++ compiler '{cxx}' {message}")
@@ -120,11 +143,15 @@ def test_a_build_without_gxx_10_stops_with_a_clear_error(tmp_path):
 def test_a_base_python_older_than_3_11_is_refused(tmp_path):
     old = write_script(tmp_path / 'python3.10', '#!/bin/sh\necho 3.10.12\n')
     # PYTHON (the launchers' interpreter) must not be taken as the base interpreter.
-    launcher = write_script(tmp_path / 'launcher-python', '#!/bin/sh\necho PYTHON ran >&2; exit 3\n')
+    launcher = write_script(
+        tmp_path / 'launcher-python', '#!/bin/sh\necho PYTHON ran >&2; exit 3\n'
+    )
     result = run_setup(tmp_path, EBM_VENV='new', EBM_BASE_PYTHON=str(old), PYTHON=str(launcher))
     assert result.returncode == 1
-    assert result.stderr == (f"[setup_env] error: the base interpreter '{old}' is Python 3.10.12; "
-                             'mmpretrain_ebm needs Python >= 3.11: set EBM_BASE_PYTHON to one\n')
+    assert result.stderr == (
+        f"[setup_env] error: the base interpreter '{old}' is Python 3.10.12; "
+        'mmpretrain_ebm needs Python >= 3.11: set EBM_BASE_PYTHON to one\n'
+    )
     assert not (tmp_path / 'new').exists()
 
 
@@ -135,5 +162,7 @@ def test_no_python_on_path_is_named_in_the_error(tmp_path):
         os.symlink(f'/usr/bin/{tool}', bin_dir / tool)
     result = run_setup(tmp_path, EBM_VENV='new', PATH=str(bin_dir))
     assert result.returncode == 1
-    assert result.stderr == ('[setup_env] error: neither python3.11 nor python3 is on PATH; '
-                             'install Python >= 3.11 or set EBM_BASE_PYTHON to one\n')
+    assert result.stderr == (
+        '[setup_env] error: neither python3.11 nor python3 is on PATH; '
+        'install Python >= 3.11 or set EBM_BASE_PYTHON to one\n'
+    )

@@ -1,14 +1,15 @@
 """The installed stack is real: compiled mmcv ops, mmpretrain and mmseg models from configs."""
-from pathlib import Path
 
-import torch
-import torchvision
-from mmengine.config import Config
+from pathlib import Path
 
 import mmcv
 import mmengine
 import mmpretrain
 import mmseg
+import torch
+import torchvision
+from mmengine.config import Config
+
 import mmpretrain_ebm
 
 
@@ -29,7 +30,8 @@ def test_pinned_versions():
 
 def test_mmcv_compiled_ops_compute_nms():
     from mmcv.ops import nms
-    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [20., 20., 30., 30.]])
+
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]])
     scores = torch.tensor([0.9, 0.8, 0.7])
     # IoU(box0, box1) = 81 / 119 > 0.5: box1 is suppressed, box2 does not overlap.
     _, keep = nms(boxes, scores, iou_threshold=0.5)
@@ -38,6 +40,7 @@ def test_mmcv_compiled_ops_compute_nms():
 
 def test_build_mmpretrain_vit_from_upstream_config():
     from mmpretrain.registry import MODELS
+
     cfg = upstream_config(mmpretrain, '_base_/models/vit-base-p16.py')
     cfg.model.backbone.update(arch='deit-tiny', img_size=32)
     cfg.model.head.in_channels = 192
@@ -50,15 +53,16 @@ def test_build_mmseg_upernet_from_upstream_config():
     from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
+
     register_all_modules(init_default_scope=False)
     cfg = upstream_config(mmseg, '_base_/models/upernet_r50.py')
     # Plain BN and a ResNet-18 keep the forward pass single-process and fast.
     norm_cfg = dict(type='BN', requires_grad=True)
     cfg.model.backbone.update(depth=18, norm_cfg=norm_cfg)
-    cfg.model.decode_head.update(in_channels=[64, 128, 256, 512], channels=32, norm_cfg=norm_cfg,
-                                 num_classes=5)
-    cfg.model.auxiliary_head.update(in_channels=256, channels=16, norm_cfg=norm_cfg,
-                                    num_classes=5)
+    cfg.model.decode_head.update(
+        in_channels=[64, 128, 256, 512], channels=32, norm_cfg=norm_cfg, num_classes=5
+    )
+    cfg.model.auxiliary_head.update(in_channels=256, channels=16, norm_cfg=norm_cfg, num_classes=5)
     cfg.model.data_preprocessor.size = (64, 64)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg.model).eval()

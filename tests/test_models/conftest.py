@@ -1,4 +1,5 @@
 """Fixtures for the model tests (helpers live in ``ebm_testing``)."""
+
 from typing import Callable
 
 import pytest

@@ -1,4 +1,5 @@
 """EnergyRestorationAlgorithm: construction, loss dict, modes, checkpoint keys, guards."""
+
 import copy
 
 import pytest
@@ -6,8 +7,12 @@ import torch
 import torch.nn.functional as F
 from ebm_testing import MEAN, STD, TINY_BACKBONES, build_model, grid_mask
 from mmengine.optim import OptimWrapper
-from mmengine.runner.checkpoint import (get_state_dict, load_checkpoint, save_checkpoint,
-                                        weights_to_cpu)
+from mmengine.runner.checkpoint import (
+    get_state_dict,
+    load_checkpoint,
+    save_checkpoint,
+    weights_to_cpu,
+)
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -20,27 +25,38 @@ def loss_total(losses):
     return sum(value for key, value in losses.items() if 'loss' in key)
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(num_steps=0), r'num_steps must be an int >= 1, got 0'),
-    (dict(num_steps=1.5), r'num_steps.*1\.5'),
-    (dict(alpha=0.0), r'alpha.*> 0, got 0\.0'),
-    (dict(alpha=-0.1), r'alpha.*got -0\.1'),
-    (dict(alpha=float('nan')), r'alpha.*got nan'),
-    (dict(grad_mode='finite'),
-     r"grad_mode must be one of \('exact', 'finite_difference'\), got 'finite'"),
-])
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(num_steps=0), r'num_steps must be an int >= 1, got 0'),
+        (dict(num_steps=1.5), r'num_steps.*1\.5'),
+        (dict(alpha=0.0), r'alpha.*> 0, got 0\.0'),
+        (dict(alpha=-0.1), r'alpha.*got -0\.1'),
+        (dict(alpha=float('nan')), r'alpha.*got nan'),
+        (
+            dict(grad_mode='finite'),
+            r"grad_mode must be one of \('exact', 'finite_difference'\), got 'finite'",
+        ),
+    ],
+)
 def test_bad_arguments_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_model('vit', **kwargs)
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(grad_checkpoint=1), r'grad_checkpoint must be True or False, got 1'),
-    (dict(stepwise_backward='yes'), r"stepwise_backward must be True or False, got 'yes'"),
-    (dict(recompute_elementwise=None), r'recompute_elementwise must be True or False, got None'),
-    (dict(learnable_alpha=0), r'learnable_alpha must be True or False, got 0'),
-    (dict(loss=None), r'loss must be a criterion config dict .* or a callable .*got None'),
-])
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(grad_checkpoint=1), r'grad_checkpoint must be True or False, got 1'),
+        (dict(stepwise_backward='yes'), r"stepwise_backward must be True or False, got 'yes'"),
+        (
+            dict(recompute_elementwise=None),
+            r'recompute_elementwise must be True or False, got None',
+        ),
+        (dict(learnable_alpha=0), r'learnable_alpha must be True or False, got 0'),
+        (dict(loss=None), r'loss must be a criterion config dict .* or a callable .*got None'),
+    ],
+)
 def test_wrongly_typed_arguments_are_refused(kwargs, message):
     with pytest.raises(TypeError, match=message):
         build_model('vit', **kwargs)
@@ -48,8 +64,10 @@ def test_wrongly_typed_arguments_are_refused(kwargs, message):
 
 def test_restore_under_inference_mode_is_a_clear_error(photos):
     model = build_model('vit', num_steps=1).eval()
-    with torch.inference_mode(), pytest.raises(
-            RuntimeError, match=r'inference_mode\(\).*dE/dx.*use torch.no_grad\(\)'):
+    with (
+        torch.inference_mode(),
+        pytest.raises(RuntimeError, match=r'inference_mode\(\).*dE/dx.*use torch.no_grad\(\)'),
+    ):
         model.restore(photos[:2])
     with torch.no_grad():
         assert len(model.restore(photos[:2])) == 2
@@ -61,11 +79,14 @@ def test_head_width_mismatch_is_a_clear_error(photos):
         model.loss([photos[:2], photos[:2]])
 
 
-@pytest.mark.parametrize('inputs, message', [
-    (lambda x: x, 'a single tensor'),
-    (lambda x: [x], '1 view'),
-    (lambda x: [x, x[:, :, :16]], 'one shape'),
-])
+@pytest.mark.parametrize(
+    'inputs, message',
+    [
+        (lambda x: x, 'a single tensor'),
+        (lambda x: [x], '1 view'),
+        (lambda x: [x, x[:, :, :16]], 'one shape'),
+    ],
+)
 def test_missing_corrupted_view_is_a_clear_error(photos, inputs, message):
     model = build_model('vit')
     with pytest.raises(ValueError, match=message):
@@ -76,13 +97,16 @@ def test_state_dict_keys_and_backbone_transfer():
     model = build_model('vit')
     keys = list(model.state_dict())
     assert 'alpha' in keys and '_extra_state' in keys
-    assert all(k in ('alpha', '_extra_state') or k.startswith(('backbone.', 'head.'))
-               for k in keys), keys
+    assert all(
+        k in ('alpha', '_extra_state') or k.startswith(('backbone.', 'head.')) for k in keys
+    ), keys
     # a fine-tune model loads the backbone with prefix 'backbone.'
-    backbone = VisionTransformer(**{k: v for k, v in TINY_BACKBONES['vit'][0].items()
-                                    if k != 'type'})
-    state = {k[len('backbone.'):]: v for k, v in model.state_dict().items()
-             if k.startswith('backbone.')}
+    backbone = VisionTransformer(
+        **{k: v for k, v in TINY_BACKBONES['vit'][0].items() if k != 'type'}
+    )
+    state = {
+        k[len('backbone.') :]: v for k, v in model.state_dict().items() if k.startswith('backbone.')
+    }
     result = backbone.load_state_dict(state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     for key, value in backbone.state_dict().items():
@@ -105,8 +129,9 @@ def test_checkpoint_round_trip_restores_the_fp16_scalers(tmp_path):
     model = backed_off_model()
     saved = scaler_states(model)
     assert saved == ({'scale': 2.0**7, 'good_steps': 0}, {'scale': 2.0**15, 'good_steps': 1})
-    save_checkpoint({'state_dict': weights_to_cpu(get_state_dict(model))},
-                    str(tmp_path / 'iter_1.pth'))
+    save_checkpoint(
+        {'state_dict': weights_to_cpu(get_state_dict(model))}, str(tmp_path / 'iter_1.pth')
+    )
     resumed = build_model('vit')
     assert scaler_states(resumed) != saved
     load_checkpoint(resumed, str(tmp_path / 'iter_1.pth'), strict=True)
@@ -143,8 +168,14 @@ def test_loss_dict_sums_to_the_mean_over_steps(photos):
     model = build_model('vit', num_steps=3, alpha=2.0)
     clean, corrupted = photos[:4], grid_mask(photos[:4])
     losses = model.loss([clean, corrupted])
-    assert set(losses) == {'loss_step1', 'loss_step2', 'loss_step3', 'alpha',
-                           'energy_corrupted', 'energy_clean'}
+    assert set(losses) == {
+        'loss_step1',
+        'loss_step2',
+        'loss_step3',
+        'alpha',
+        'energy_corrupted',
+        'energy_clean',
+    }
     chain = model.restore(corrupted)
     per_step = [F.smooth_l1_loss(x, clean, beta=1.0) for x in chain[1:]]
     for n, expected in enumerate(per_step, start=1):
@@ -157,8 +188,10 @@ def test_loss_dict_sums_to_the_mean_over_steps(photos):
         torch.testing.assert_close(losses['energy_corrupted'], model.energy(corrupted).mean())
 
 
-@pytest.mark.parametrize('setting, logged_calls', [
-    (3, [0, 3, 6]), (True, list(range(7))), (1, list(range(7))), (False, []), (0, [])])
+@pytest.mark.parametrize(
+    'setting, logged_calls',
+    [(3, [0, 3, 6]), (True, list(range(7))), (1, list(range(7))), (False, []), (0, [])],
+)
 def test_clean_energy_is_logged_every_nth_call(photos, setting, logged_calls):
     model = build_model('vit', num_steps=1, log_clean_energy=setting)
     clean, corrupted = photos[:2], grid_mask(photos[:2])
@@ -212,8 +245,7 @@ def test_restore_tensor_and_predict_modes(photos):
 def test_extract_feat_is_the_backbone(photos):
     model = build_model('vit').eval()
     with torch.no_grad():
-        torch.testing.assert_close(model.extract_feat(photos[:2])[0],
-                                   model.backbone(photos[:2])[0])
+        torch.testing.assert_close(model.extract_feat(photos[:2])[0], model.backbone(photos[:2])[0])
 
 
 def make_batch(photos):
@@ -232,30 +264,40 @@ def test_train_step_through_the_data_preprocessor(photos):
     before = copy.deepcopy(model.state_dict())
     wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
     log_vars = model.train_step(make_batch(photos), wrapper)
-    assert {'loss', 'loss_step1', 'loss_step2', 'alpha', 'energy_clean',
-            'energy_corrupted'} <= set(log_vars)
+    assert {'loss', 'loss_step1', 'loss_step2', 'alpha', 'energy_clean', 'energy_corrupted'} <= set(
+        log_vars
+    )
     assert log_vars['loss'].item() == pytest.approx(
-        (log_vars['loss_step1'] + log_vars['loss_step2']).item())
+        (log_vars['loss_step1'] + log_vars['loss_step2']).item()
+    )
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert 'alpha' in changed and 'head.fc.weight' in changed
     assert any(k.startswith('backbone.layers.0') for k in changed)
 
 
 def test_built_from_the_registry_with_defaults():
-    model = MODELS.build(dict(type='EnergyRestorationAlgorithm', backbone=TINY_BACKBONES['vit'][0],
-                              head=dict(type='EnergyHead', in_channels=32)))
+    model = MODELS.build(
+        dict(
+            type='EnergyRestorationAlgorithm',
+            backbone=TINY_BACKBONES['vit'][0],
+            head=dict(type='EnergyHead', in_channels=32),
+        )
+    )
     assert isinstance(model, EnergyRestorationAlgorithm)
     assert model.num_steps == 2 and model.criterion.beta == 1.0
     assert isinstance(model.alpha, torch.nn.Parameter)
 
 
-@pytest.mark.parametrize('poison, message', [
-    ('head', r'non-finite energy at restoration step 1 of 2'),
-    ('alpha', r'alpha is inf'),
-    ('huge_alpha', r'non-finite restoration loss at restoration step 1 of 2'),
-    # finite forward quantities, but step 1's gradients (taken at once, stepwise backward)
-    ('gradient', r'non-finite parameter gradient at restoration step 1 of 2'),
-])
+@pytest.mark.parametrize(
+    'poison, message',
+    [
+        ('head', r'non-finite energy at restoration step 1 of 2'),
+        ('alpha', r'alpha is inf'),
+        ('huge_alpha', r'non-finite restoration loss at restoration step 1 of 2'),
+        # finite forward quantities, but step 1's gradients (taken at once, stepwise backward)
+        ('gradient', r'non-finite parameter gradient at restoration step 1 of 2'),
+    ],
+)
 def test_non_finite_values_stop_before_the_weights_change(photos, poison, message):
     model = build_model('vit', num_steps=2)
     with torch.no_grad():
@@ -277,12 +319,15 @@ def test_non_finite_values_stop_before_the_weights_change(photos, poison, messag
 
 def test_the_first_failing_step_is_named_even_when_a_later_one_fails_too():
     model = build_model('vit', num_steps=2)
-    finite, broken = torch.ones(2), torch.full((2, ), float('nan'))
-    steps = [RestorationStep(x=torch.zeros(2, 3, 4, 4), energy=finite, grad=torch.zeros(2)),
-             RestorationStep(x=torch.zeros(2, 3, 4, 4), energy=broken, grad=torch.zeros(2))]
+    finite, broken = torch.ones(2), torch.full((2,), float('nan'))
+    steps = [
+        RestorationStep(x=torch.zeros(2, 3, 4, 4), energy=finite, grad=torch.zeros(2)),
+        RestorationStep(x=torch.zeros(2, 3, 4, 4), energy=broken, grad=torch.zeros(2)),
+    ]
     losses = [torch.tensor(1.0), torch.tensor(1.0)]
-    with pytest.raises(FloatingPointError, match='non-finite parameter gradient at '
-                       'restoration step 1 of 2'):
+    with pytest.raises(
+        FloatingPointError, match='non-finite parameter gradient at restoration step 1 of 2'
+    ):
         model._assert_finite(steps, losses, [torch.tensor(False)])
     with pytest.raises(FloatingPointError, match='non-finite energy at restoration step 2'):
         model._assert_finite(steps, losses, [torch.tensor(True)])

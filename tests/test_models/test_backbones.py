@@ -1,4 +1,5 @@
 """Double backward through every backbone family; checkpointing and attention backends."""
+
 import copy
 import importlib
 from contextlib import nullcontext
@@ -26,8 +27,12 @@ def parameter_gradients(model, photos):
 
 # A bias added right before the energy's linear map shifts E by a constant: dE/dx, and so
 # the loss, does not depend on it (DDP fills in zero gradients for it).
-NO_SECOND_ORDER_PATH = {'vit': {'backbone.ln1.bias'}, 'convnext': {'backbone.norm1.bias'},
-                        'swin': {'backbone.norm1.bias'}, 'resnet': set()}
+NO_SECOND_ORDER_PATH = {
+    'vit': {'backbone.ln1.bias'},
+    'convnext': {'backbone.norm1.bias'},
+    'swin': {'backbone.norm1.bias'},
+    'resnet': set(),
+}
 
 
 @pytest.mark.parametrize('backbone', sorted(TINY_BACKBONES))
@@ -50,13 +55,16 @@ def test_non_reentrant_checkpointing_gives_the_same_gradients(backbone, photos):
     plain = build_model(backbone, num_steps=2)
     checkpointed = build_model(backbone, num_steps=2, grad_checkpoint=True)
     checkpointed.load_state_dict(plain.state_dict())
-    wrapped = [type(m).__name__ for m in checkpointed.backbone.modules()
-               if type(m).__name__.startswith('Checkpointed')]
-    assert wrapped and all(name[len('Checkpointed'):] in DEFAULT_CHECKPOINT_BLOCKS
-                           for name in wrapped)
+    wrapped = [
+        type(m).__name__
+        for m in checkpointed.backbone.modules()
+        if type(m).__name__.startswith('Checkpointed')
+    ]
+    assert wrapped and all(
+        name[len('Checkpointed') :] in DEFAULT_CHECKPOINT_BLOCKS for name in wrapped
+    )
     assert list(checkpointed.state_dict()) == list(plain.state_dict())
-    expected, actual = parameter_gradients(plain, photos), parameter_gradients(checkpointed,
-                                                                             photos)
+    expected, actual = parameter_gradients(plain, photos), parameter_gradients(checkpointed, photos)
     for name, grad in expected.items():
         if grad is None:
             assert actual[name] is None, name
@@ -76,16 +84,18 @@ def test_checkpointing_updates_batchnorm_statistics_once_per_pass(momentum, phot
         for bn in model.modules():
             if isinstance(bn, torch.nn.BatchNorm2d):
                 bn.momentum = momentum
-    expected, actual = parameter_gradients(plain, photos), parameter_gradients(checkpointed,
-                                                                             photos)
+    expected, actual = parameter_gradients(plain, photos), parameter_gradients(checkpointed, photos)
     for name, grad in expected.items():
         torch.testing.assert_close(actual[name], grad, rtol=1e-4, atol=1e-6, msg=name)
     buffers = dict(checkpointed.named_buffers())
     assert int(buffers['backbone.layer1.0.bn1.num_batches_tracked']) == 2  # one per step
     for name, buffer in plain.named_buffers():
         torch.testing.assert_close(buffers[name], buffer, rtol=1e-5, atol=1e-7, msg=name)
-    assert all(bn.momentum == momentum for bn in checkpointed.modules()
-               if isinstance(bn, torch.nn.BatchNorm2d))
+    assert all(
+        bn.momentum == momentum
+        for bn in checkpointed.modules()
+        if isinstance(bn, torch.nn.BatchNorm2d)
+    )
 
 
 def test_checkpointed_model_deep_copies_with_its_own_weights(photos):
@@ -101,7 +111,7 @@ def test_checkpointed_model_deep_copies_with_its_own_weights(photos):
 
 def test_unmatched_checkpoint_blocks_are_reported():
     with pytest.raises(ValueError, match='checkpoint_block_types'):
-        build_model('vit', grad_checkpoint=True, checkpoint_block_types=('NoSuchBlock', ))
+        build_model('vit', grad_checkpoint=True, checkpoint_block_types=('NoSuchBlock',))
 
 
 @pytest.mark.parametrize('backbone', ['convnext', 'swin', 'resnet'])
@@ -119,7 +129,7 @@ def test_reentrant_with_cp_really_breaks_double_backward(photos):
     backbone = ConvNeXt(with_cp=True, **cfg)
     x = photos[:2].clone().requires_grad_(True)
     with pytest.raises(RuntimeError):
-        grad, = torch.autograd.grad(backbone(x)[-1].sum(), x, create_graph=True)
+        (grad,) = torch.autograd.grad(backbone(x)[-1].sum(), x, create_graph=True)
         grad.sum().backward()
 
 
@@ -130,7 +140,7 @@ def test_vit_energy_passes_need_math_attention_and_only_they_get_it(photos, monk
 
     # outside energy passes the fused CPU kernel stays selected (it has no double backward)
     x = corrupted.clone().requires_grad_(True)
-    grad, = torch.autograd.grad(model.energy(x).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(model.energy(x).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match='scaled_dot_product'):
         grad.sum().backward()
 
@@ -147,7 +157,8 @@ def test_restore_without_second_order_path_keeps_the_fused_kernels(photos):
     corrupted = grid_mask(photos[:2])
     seen = []
     model.backbone.register_forward_pre_hook(
-        lambda *_: seen.append((in_energy_pass(), torch.backends.cuda.flash_sdp_enabled())))
+        lambda *_: seen.append((in_energy_pass(), torch.backends.cuda.flash_sdp_enabled()))
+    )
     chain = model.restore(corrupted)
     assert seen == [(False, True)] * 2
     with_graph = model.restoration_chain(corrupted, create_graph=True)

@@ -4,6 +4,7 @@ Reference: the exact (double backward) training gradient of the same model, same
 same random state, in float32. "Relative error" is ||g_fd - g_exact|| / ||g_exact|| over all
 parameters together.
 """
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -28,8 +29,13 @@ def training_gradients(model, clean, corrupted, seed: int = 5) -> dict:
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def exact_and_estimate(backbone: str, corrupt, autocast: bool = False,
-                       drop_path: float = 0.0, random_conv_bias: bool = False):
+def exact_and_estimate(
+    backbone: str,
+    corrupt,
+    autocast: bool = False,
+    drop_path: float = 0.0,
+    random_conv_bias: bool = False,
+):
     torch.manual_seed(0)
     model = build_model(backbone, num_steps=2, log_clean_energy=False)
     if random_conv_bias:  # PyTorch's conv init, as configs/_base_/models/ebm_convnext-tiny.py
@@ -61,16 +67,18 @@ def masked(clean):
     return grid_mask(clean, generator=torch.Generator().manual_seed(1))
 
 
-@pytest.mark.parametrize('backbone, corrupt, random_conv_bias', [
-    ('vit', masked, False),
-    ('convnext', super_resolution, False),
-    ('convnext', masked, True),
-])
+@pytest.mark.parametrize(
+    'backbone, corrupt, random_conv_bias',
+    [
+        ('vit', masked, False),
+        ('convnext', super_resolution, False),
+        ('convnext', masked, True),
+    ],
+)
 def test_estimate_matches_the_exact_gradient(backbone, corrupt, random_conv_bias):
     """ConvNeXt with masks needs non-zero conv biases (as its config has): with mmpretrain's
     zero biases a masked cell is a LayerNorm singularity (see finite_difference)."""
-    exact, estimate = exact_and_estimate(backbone, corrupt,
-                                         random_conv_bias=random_conv_bias)
+    exact, estimate = exact_and_estimate(backbone, corrupt, random_conv_bias=random_conv_bias)
     assert relative_error(exact, estimate) <= 1e-2
     # alpha's gradient -<dE/dx, dL/dx_n> is computed exactly, not estimated
     assert estimate['alpha'].item() == pytest.approx(exact['alpha'].item(), rel=1e-5)
@@ -131,8 +139,11 @@ def test_any_energy_module_and_batchnorm_statistics_updated_once():
         energy.zero_grad()
         step = restoration_step(energy, x0, alpha, grad_mode=mode)
         F.smooth_l1_loss(step.x, clean).backward()
-        results[mode] = ({n: p.grad.clone() for n, p in energy.named_parameters()},
-                         energy.bn.running_mean.clone(), int(energy.bn.num_batches_tracked))
+        results[mode] = (
+            {n: p.grad.clone() for n, p in energy.named_parameters()},
+            energy.bn.running_mean.clone(),
+            int(energy.bn.num_batches_tracked),
+        )
     (exact, mean_exact, count_exact), (estimate, mean_fd, count_fd) = results.values()
     assert relative_error(exact, estimate) <= 1e-3
     # the perturbed pass normalizes with batch statistics but does not update them
@@ -148,8 +159,9 @@ def test_piecewise_linear_energy_is_refused():
 def test_energy_without_a_module_is_refused():
     x, alpha = torch.randn(2, 3, 8, 8), torch.tensor(1.0, requires_grad=True)
     with pytest.raises(TypeError, match='nn.Module or a bound method'):
-        restoration_step(lambda t: t.flatten(1).pow(2).sum(1), x, alpha,
-                         grad_mode='finite_difference')
+        restoration_step(
+            lambda t: t.flatten(1).pow(2).sum(1), x, alpha, grad_mode='finite_difference'
+        )
 
 
 def test_inference_needs_no_second_order_path():

@@ -5,13 +5,13 @@ first-order input gradients only and differentiates it by central finite differe
 N = 2 the stop gradient makes the training gradient the derivative of the *frozen-start* loss
 (each step starts from its computed, fixed value), not of the whole loss.
 """
+
 from typing import Callable, Dict, List
 
 import pytest
 import torch
 import torch.nn.functional as F
 from ebm_testing import build_model, grid_mask, real_photo_batch
-
 
 EPS = 1e-6
 
@@ -20,15 +20,16 @@ def input_gradient(model, x: torch.Tensor) -> torch.Tensor:
     """dE/dx by a first-order autograd call (no graph kept)."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        grad, = torch.autograd.grad(model.head(model.backbone(x)).sum(), x)
+        (grad,) = torch.autograd.grad(model.head(model.backbone(x)).sum(), x)
     return grad
 
 
 def frozen_start_loss(model, clean, starts: List[torch.Tensor]) -> float:
     """Mean over steps of SmoothL1(start_n - alpha * dE/dx(start_n), clean), starts fixed."""
     alpha = model.alpha.detach()
-    losses = [F.smooth_l1_loss(s - alpha * input_gradient(model, s), clean, beta=1.0)
-              for s in starts]
+    losses = [
+        F.smooth_l1_loss(s - alpha * input_gradient(model, s), clean, beta=1.0) for s in starts
+    ]
     return float(sum(losses) / len(losses))
 
 
@@ -62,8 +63,9 @@ def probe_points(model, clean, corrupted) -> Dict[str, tuple]:
     points = {'alpha': ()}
     for name in (weights[0], weights[len(weights) // 2], norm, 'head.fc.weight'):
         flat = int(grads[name].abs().argmax())
-        points[name] = tuple(int(i) for i in torch.unravel_index(
-            torch.tensor(flat), grads[name].shape))
+        points[name] = tuple(
+            int(i) for i in torch.unravel_index(torch.tensor(flat), grads[name].shape)
+        )
     return points
 
 
@@ -86,8 +88,9 @@ def make_problem(backbone: str, num_steps: int):
     return model, clean, corrupted
 
 
-def compare_with_finite_differences(model, clean, corrupted, loss_fn,
-                                    points: Dict[str, tuple]) -> Dict[str, tuple]:
+def compare_with_finite_differences(
+    model, clean, corrupted, loss_fn, points: Dict[str, tuple]
+) -> Dict[str, tuple]:
     """{name: (training gradient, finite difference)} at the probe points."""
     grads = training_gradients(model, clean, corrupted)
     params = dict(model.named_parameters())
@@ -107,8 +110,12 @@ def assert_all_close(pairs: Dict[str, tuple]) -> None:
 def test_single_step_gradient_equals_finite_differences(backbone):
     model, clean, corrupted = make_problem(backbone, num_steps=1)
     pairs = compare_with_finite_differences(
-        model, clean, corrupted, lambda: chained_loss(model, clean, corrupted, 1),
-        probe_points(model, clean, corrupted))
+        model,
+        clean,
+        corrupted,
+        lambda: chained_loss(model, clean, corrupted, 1),
+        probe_points(model, clean, corrupted),
+    )
     assert all(abs(numeric) > 1e-7 for _, numeric in pairs.values()), pairs
     assert_all_close(pairs)
 
@@ -119,13 +126,16 @@ def test_two_step_gradient_equals_frozen_start_finite_differences(backbone):
     x1 = corrupted - model.alpha.detach() * input_gradient(model, corrupted)
     points = probe_points(model, clean, corrupted)
     frozen = compare_with_finite_differences(
-        model, clean, corrupted, lambda: frozen_start_loss(model, clean, [corrupted, x1]),
-        points)
+        model, clean, corrupted, lambda: frozen_start_loss(model, clean, [corrupted, x1]), points
+    )
     assert_all_close(frozen)
     # The stop gradient is real: the derivative of the whole chained loss is different.
     name = 'head.fc.weight'
-    chained = finite_difference(lambda: chained_loss(model, clean, corrupted, 2),
-                                dict(model.named_parameters())[name].data, points[name])
+    chained = finite_difference(
+        lambda: chained_loss(model, clean, corrupted, 2),
+        dict(model.named_parameters())[name].data,
+        points[name],
+    )
     assert abs(chained - frozen[name][0]) > 0.05 * abs(chained), (chained, frozen[name])
 
 
@@ -140,7 +150,8 @@ def test_check_fails_when_create_graph_is_dropped(monkeypatch):
 
     monkeypatch.setattr(torch.autograd, 'grad', first_order_only)
     pairs = compare_with_finite_differences(
-        model, clean, corrupted, lambda: chained_loss(model, clean, corrupted, 1), points)
+        model, clean, corrupted, lambda: chained_loss(model, clean, corrupted, 1), points
+    )
     with pytest.raises(AssertionError):
         assert_all_close(pairs)
     # only alpha still learns; every network parameter lost its gradient

@@ -6,6 +6,7 @@ corrupted inputs by more than 3 dB. The same run with a first-order step (``crea
 dropped, so the parameters get no gradient) gains nothing, which is what separates a correct
 implementation from one that trains only the step size.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -26,8 +27,11 @@ def photo_crops(names, count: int, rng: np.random.Generator) -> torch.Tensor:
         photo, side = photos[index % len(photos)], 2 * SIZE
         top = rng.integers(0, photo.shape[0] - side + 1)
         left = rng.integers(0, photo.shape[1] - side + 1)
-        crops.append(torch.from_numpy(photo[top:top + side, left:left + side].copy())
-                     .permute(2, 0, 1).float())
+        crops.append(
+            torch.from_numpy(photo[top : top + side, left : left + side].copy())
+            .permute(2, 0, 1)
+            .float()
+        )
     return (F.interpolate(torch.stack(crops), size=(SIZE, SIZE), mode='area') - MEAN) / STD
 
 
@@ -42,8 +46,7 @@ def heldout_psnr_gain(iterations: int = 300) -> float:
     """Train on fresh masked crops; return PSNR(restored) - PSNR(corrupted) on held-out crops."""
     torch.manual_seed(0)
     model = build_model('vit', num_steps=2, alpha=1.0, log_clean_energy=False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95),
-                                  weight_decay=0.05)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
     for _ in range(iterations):
         clean = photo_crops(TRAIN_PHOTOS, 8, rng)
@@ -64,7 +67,11 @@ def test_heldout_restorations_gain_several_db():
 
 def test_first_order_step_gains_nothing_on_heldout_images(monkeypatch):
     real_grad = torch.autograd.grad
-    monkeypatch.setattr(torch.autograd, 'grad',
-                        lambda outputs, inputs, create_graph=False, **kw: real_grad(
-                            outputs, inputs, create_graph=False, **kw))
+    monkeypatch.setattr(
+        torch.autograd,
+        'grad',
+        lambda outputs, inputs, create_graph=False, **kw: real_grad(
+            outputs, inputs, create_graph=False, **kw
+        ),
+    )
     assert abs(heldout_psnr_gain()) < 0.5

@@ -1,4 +1,5 @@
 """Training on a small batch of real photographs restores them; alpha learns too."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,16 +12,16 @@ def train(num_steps: int, autocast_dtype=None, iterations: int = ITERATIONS):
     """AdamW on 8 real 32-px crops with fresh grid masks; returns (model, losses, baseline)."""
     torch.manual_seed(0)
     model = build_model('vit', num_steps=num_steps, alpha=1.0, log_clean_energy=False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95),
-                                  weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.0)
     clean = real_photo_batch(8)
     generator = torch.Generator().manual_seed(0)
     history, baseline = [], []
     alpha_grads = []
     for _ in range(iterations):
         corrupted = grid_mask(clean, generator=generator)
-        with torch.autocast('cpu', dtype=autocast_dtype or torch.bfloat16,
-                            enabled=autocast_dtype is not None):
+        with torch.autocast(
+            'cpu', dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
+        ):
             losses = model.loss([clean, corrupted])
         loss = sum(value for key, value in losses.items() if 'loss' in key)
         optimizer.zero_grad()
@@ -52,9 +53,13 @@ def test_loss_falls_and_restoration_beats_the_corrupted_input(num_steps):
 def test_without_second_order_path_nothing_but_alpha_learns(monkeypatch):
     """Contrast: a first-order step (create_graph dropped) cannot learn to restore."""
     real_grad = torch.autograd.grad
-    monkeypatch.setattr(torch.autograd, 'grad',
-                        lambda outputs, inputs, create_graph=False, **kw: real_grad(
-                            outputs, inputs, create_graph=False, **kw))
+    monkeypatch.setattr(
+        torch.autograd,
+        'grad',
+        lambda outputs, inputs, create_graph=False, **kw: real_grad(
+            outputs, inputs, create_graph=False, **kw
+        ),
+    )
     _, history, baseline, _ = train(num_steps=1)
     assert restored_to_corrupted(history, baseline) > 0.97, (history, baseline)
 

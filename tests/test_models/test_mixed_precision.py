@@ -1,4 +1,5 @@
 """fp16: the energy is scaled before the inner gradient and the gradient unscaled after it."""
+
 import importlib
 
 import pytest
@@ -31,14 +32,17 @@ def test_scaler_backs_off_grows_and_stays_in_range():
     assert scaler.scale == 1.0 and not scaler.can_back_off
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(init_scale=0.5), 'min_scale <= init_scale'),
-    (dict(growth_factor=1.0), 'growth_factor > 1'),
-    (dict(backoff_factor=1.0), 'backoff_factor < 1'),
-    (dict(growth_interval=0), 'growth_interval must be >= 1'),
-    (dict(init_scale=0.0, min_scale=0.0), r'init_scale > 0 and min_scale > 0.*init_scale=0\.0'),
-    (dict(init_scale=-4.0, min_scale=-8.0, max_scale=-1.0), r'min_scale=-8\.0'),
-])
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(init_scale=0.5), 'min_scale <= init_scale'),
+        (dict(growth_factor=1.0), 'growth_factor > 1'),
+        (dict(backoff_factor=1.0), 'backoff_factor < 1'),
+        (dict(growth_interval=0), 'growth_interval must be >= 1'),
+        (dict(init_scale=0.0, min_scale=0.0), r'init_scale > 0 and min_scale > 0.*init_scale=0\.0'),
+        (dict(init_scale=-4.0, min_scale=-8.0, max_scale=-1.0), r'min_scale=-8\.0'),
+    ],
+)
 def test_scaler_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         EnergyGradScaler(**kwargs)
@@ -56,7 +60,7 @@ def tiny_energy():
     """E(x) = w2 . tanh(W1 x): dE/dx = W1^T (w2 * tanh') is about 1.6e-8 per pixel, below
     half of fp16's smallest subnormal (6e-8), while both weights are representable."""
     w1 = torch.full((16, 48), 1e-4)
-    w2 = torch.full((16, ), 1e-5)
+    w2 = torch.full((16,), 1e-5)
     return lambda x: (torch.tanh(x.flatten(1) @ w1.T) @ w2).float()
 
 
@@ -99,8 +103,12 @@ def test_fp16_training_step_matches_fp32(photos):
 
 def test_fp16_overflow_backs_off_and_recomputes_the_step(photos):
     torch.manual_seed(0)
-    model = build_model('vit', num_steps=2, log_clean_energy=False,
-                        energy_scaler=dict(init_scale=2.0**20, max_scale=2.0**20))
+    model = build_model(
+        'vit',
+        num_steps=2,
+        log_clean_energy=False,
+        energy_scaler=dict(init_scale=2.0**20, max_scale=2.0**20),
+    )
     clean, corrupted = photos[:4], grid_mask(photos[:4])
     reference = model.loss([clean, corrupted])
     losses, grad = fp16_gradients(model, clean, corrupted)
@@ -117,8 +125,10 @@ def test_fp16_non_finite_energy_is_reported_not_retried(photos):
     with torch.no_grad():
         model.head.fc.weight[0, 0] = float('inf')
     scale = model.energy_scaler.scale
-    with torch.autocast('cpu', dtype=torch.float16), \
-            pytest.raises(FloatingPointError, match=r'energy at restoration step 1.*fp16'):
+    with (
+        torch.autocast('cpu', dtype=torch.float16),
+        pytest.raises(FloatingPointError, match=r'energy at restoration step 1.*fp16'),
+    ):
         model.loss([photos[:2], grid_mask(photos[:2])])
     assert model.energy_scaler.scale == scale
 
@@ -135,9 +145,13 @@ def test_fp16_retries_leave_batchnorm_statistics_to_the_first_pass(grad_checkpoi
     runs = {}
     for init_scale in (2.0**8, 2.0**20):  # 2**20 overflows and is retried at smaller scales
         torch.manual_seed(0)
-        model = build_model('resnet', num_steps=2, log_clean_energy=False,
-                            grad_checkpoint=grad_checkpoint,
-                            energy_scaler=dict(init_scale=init_scale, max_scale=init_scale))
+        model = build_model(
+            'resnet',
+            num_steps=2,
+            log_clean_energy=False,
+            grad_checkpoint=grad_checkpoint,
+            energy_scaler=dict(init_scale=init_scale, max_scale=init_scale),
+        )
         calls = backbone_forward_counter(model)
         fp16_gradients(model, clean, corrupted)
         runs[init_scale] = model, len(calls)
@@ -147,8 +161,9 @@ def test_fp16_retries_leave_batchnorm_statistics_to_the_first_pass(grad_checkpoi
     assert int(buffers['backbone.bn1.num_batches_tracked']) == 2
     for name, buffer in plain.named_buffers():
         torch.testing.assert_close(buffers[name], buffer, rtol=0, atol=0, msg=name)
-    assert all(bn.momentum == 0.1 for bn in retried.modules()
-               if isinstance(bn, torch.nn.BatchNorm2d))
+    assert all(
+        bn.momentum == 0.1 for bn in retried.modules() if isinstance(bn, torch.nn.BatchNorm2d)
+    )
 
 
 def test_fp16_finite_difference_is_not_retried(photos, monkeypatch):
@@ -166,8 +181,10 @@ def test_fp16_finite_difference_is_not_retried(photos, monkeypatch):
     model = build_model('vit', num_steps=2, grad_mode='finite_difference')
     scale = model.energy_scaler.scale
     message = r'input gradient dE/dx at restoration step 1 of 2; '
-    with torch.autocast('cpu', dtype=torch.float16), \
-            pytest.raises(FloatingPointError, match=message) as error:
+    with (
+        torch.autocast('cpu', dtype=torch.float16),
+        pytest.raises(FloatingPointError, match=message) as error,
+    ):
         model.loss([photos[:2], grid_mask(photos[:2])])
     assert 'fp16' not in str(error.value)
     assert len(calls) == 2 and model.energy_scaler.scale == scale  # one pass per step
@@ -176,19 +193,23 @@ def test_fp16_finite_difference_is_not_retried(photos, monkeypatch):
 def _overflow_on_rank_zero(rank: int, rendezvous: str, results: str) -> None:
     """Rank 0's energy scale overflows, rank 1's does not; both record their passes."""
     torch.set_num_threads(1)
-    torch.distributed.init_process_group('gloo', init_method=f'file://{rendezvous}',
-                                         rank=rank, world_size=2)
+    torch.distributed.init_process_group(
+        'gloo', init_method=f'file://{rendezvous}', rank=rank, world_size=2
+    )
     try:
         torch.manual_seed(0)
         init_scale = 2.0**20 if rank == 0 else 2.0**8
-        model = build_model('vit', num_steps=1, log_clean_energy=False,
-                            energy_scaler=dict(init_scale=init_scale, max_scale=2.0**20))
+        model = build_model(
+            'vit',
+            num_steps=1,
+            log_clean_energy=False,
+            energy_scaler=dict(init_scale=init_scale, max_scale=2.0**20),
+        )
         calls = backbone_forward_counter(model)
         photos = real_photo_batch(2)
         with torch.autocast('cpu', dtype=torch.float16):
             model.loss([photos, grid_mask(photos)])
-        torch.save(dict(calls=len(calls), scale=model.energy_scaler.scale),
-                   f'{results}.{rank}')
+        torch.save(dict(calls=len(calls), scale=model.energy_scaler.scale), f'{results}.{rank}')
     finally:
         torch.distributed.destroy_process_group()
 
@@ -197,9 +218,10 @@ def _overflow_on_rank_zero(rank: int, rendezvous: str, results: str) -> None:
 def test_fp16_retry_is_decided_by_all_ranks(tmp_path):
     """A retry re-runs forwards (SyncBN collectives among them): a rank may not retry alone."""
     results = str(tmp_path / 'result')
-    torch.multiprocessing.spawn(_overflow_on_rank_zero, nprocs=2,
-                                args=(str(tmp_path / 'rendezvous'), results))
+    torch.multiprocessing.spawn(
+        _overflow_on_rank_zero, nprocs=2, args=(str(tmp_path / 'rendezvous'), results)
+    )
     rank0, rank1 = (torch.load(f'{results}.{rank}') for rank in range(2))
     assert rank0['calls'] == rank1['calls'] > 1
     backoffs = rank0['calls'] - 1
-    assert rank0['scale'] == 2.0**(20 - backoffs) and rank1['scale'] == 2.0**(8 - backoffs)
+    assert rank0['scale'] == 2.0 ** (20 - backoffs) and rank1['scale'] == 2.0 ** (8 - backoffs)

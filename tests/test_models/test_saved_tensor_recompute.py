@@ -1,4 +1,5 @@
 """recompute_elementwise=True: a smaller double-backward graph, bit-identical gradients."""
+
 import copy
 
 import pytest
@@ -7,9 +8,13 @@ import torch.nn.functional as F
 from ebm_testing import TINY_BACKBONES, build_model, grid_mask, real_photo_batch
 
 from mmpretrain_ebm.models import EnergyRestorationAlgorithm
-
 from mmpretrain_ebm.models.utils.saved_tensor_recompute import (
-    _Kept, _pack, _Recipe, _unpack, recompute_elementwise_saved_tensors)
+    _Kept,
+    _pack,
+    _Recipe,
+    _unpack,
+    recompute_elementwise_saved_tensors,
+)
 
 
 def problem(backbone: str, **kwargs):
@@ -27,8 +32,9 @@ def loss_and_gradients(model, clean, corrupted, recompute: bool, stepwise: bool)
     losses = model.loss([clean, corrupted])
     total = sum(v for k, v in losses.items() if 'loss' in k)
     total.backward()
-    return total.item(), {n: p.grad.clone() for n, p in model.named_parameters()
-                          if p.grad is not None}
+    return total.item(), {
+        n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None
+    }
 
 
 @pytest.mark.parametrize('backbone', ['vit', 'swin', 'convnext'])
@@ -64,8 +70,9 @@ def test_graph_memory_shrinks():
     # softmax backward are three of the largest tensors a block keeps
     backbone, _ = copy.deepcopy(TINY_BACKBONES['vit'])
     backbone['arch'] = dict(embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=256)
-    model = EnergyRestorationAlgorithm(backbone=backbone, num_steps=1,
-                                       head=dict(type='EnergyHead', in_channels=64))
+    model = EnergyRestorationAlgorithm(
+        backbone=backbone, num_steps=1, head=dict(type='EnergyHead', in_channels=64)
+    )
     corrupted = grid_mask(real_photo_batch(count=4))
     retained = {}
     for recompute in (False, True):
@@ -74,13 +81,17 @@ def test_graph_memory_shrinks():
     assert retained[True] < 0.82 * retained[False], retained  # measured 0.78
 
 
-@pytest.mark.parametrize('make', [
-    lambda z, g: F.gelu(z),
-    lambda z, g: F.gelu(z, approximate='tanh'),
-    lambda z, g: torch.ops.aten.gelu_backward(g, z),
-    lambda z, g: torch._softmax_backward_data(g, torch.softmax(z, -1), -1, z.dtype),
-    lambda z, g: torch._softmax_backward_data(g, torch.softmax(z, 1), 1, z.dtype),
-], ids=['gelu', 'gelu-tanh', 'gelu-backward', 'softmax-backward', 'softmax-backward-dim1'])
+@pytest.mark.parametrize(
+    'make',
+    [
+        lambda z, g: F.gelu(z),
+        lambda z, g: F.gelu(z, approximate='tanh'),
+        lambda z, g: torch.ops.aten.gelu_backward(g, z),
+        lambda z, g: torch._softmax_backward_data(g, torch.softmax(z, -1), -1, z.dtype),
+        lambda z, g: torch._softmax_backward_data(g, torch.softmax(z, 1), 1, z.dtype),
+    ],
+    ids=['gelu', 'gelu-tanh', 'gelu-backward', 'softmax-backward', 'softmax-backward-dim1'],
+)
 def test_each_recipe_recomputes_the_same_values(make):
     z = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
     g = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)

@@ -1,4 +1,5 @@
 """stepwise_backward=True: the same gradients with one step's graph alive at a time."""
+
 import subprocess
 import sys
 import weakref
@@ -9,8 +10,13 @@ import torch
 from ebm_testing import build_model, grid_mask, real_photo_batch
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
-from test_train_tools import (REPO, environment, one_step_gradients,
-                              save_shared_initialization, write_config)
+from test_train_tools import (
+    REPO,
+    environment,
+    one_step_gradients,
+    save_shared_initialization,
+    write_config,
+)
 
 from mmpretrain_ebm.models.utils import StepwiseGradients
 
@@ -21,8 +27,7 @@ def loss_total(losses: dict) -> torch.Tensor:
 
 def problem(backbone: str, num_steps: int, dtype=torch.float64, **kwargs):
     torch.manual_seed(0)
-    model = build_model(backbone, num_steps=num_steps, log_clean_energy=False,
-                        **kwargs).to(dtype)
+    model = build_model(backbone, num_steps=num_steps, log_clean_energy=False, **kwargs).to(dtype)
     clean = real_photo_batch(count=4).to(dtype)
     return model, clean, grid_mask(clean, generator=torch.Generator().manual_seed(1))
 
@@ -32,8 +37,7 @@ def gradients(model, clean, corrupted, stepwise: bool, outer_scale: float = 1.0)
     model.zero_grad()
     losses = model.loss([clean, corrupted])
     (outer_scale * loss_total(losses)).backward()
-    grads = {n: p.grad / outer_scale for n, p in model.named_parameters()
-             if p.grad is not None}
+    grads = {n: p.grad / outer_scale for n, p in model.named_parameters() if p.grad is not None}
     return {k: v.detach() for k, v in losses.items()}, grads
 
 
@@ -95,8 +99,9 @@ def test_only_one_step_graph_is_alive():
     model, clean, corrupted = problem('vit', num_steps=2, dtype=torch.float32, **lean)
     plain = peak_graph_bytes(model, clean, corrupted, stepwise=False)
     stepwise = peak_graph_bytes(model, clean, corrupted, stepwise=True)
-    single = peak_graph_bytes(*problem('vit', num_steps=1, dtype=torch.float32, **lean),
-                              stepwise=False)
+    single = peak_graph_bytes(
+        *problem('vit', num_steps=1, dtype=torch.float32, **lean), stepwise=False
+    )
     assert stepwise <= 1.05 * single and stepwise < 0.65 * plain, (stepwise, single, plain)
 
 
@@ -106,8 +111,7 @@ def test_gradient_accumulation_in_the_optim_wrapper():
     for stepwise in (False, True):
         model, clean, corrupted = problem('vit', num_steps=2)
         model.stepwise_backward = stepwise
-        wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=10.0),
-                               accumulative_counts=2)
+        wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=10.0), accumulative_counts=2)
         for batch in (slice(0, 2), slice(2, 4)):
             with wrapper.optim_context(model):
                 loss, _ = model.parse_losses(model.loss([clean[batch], corrupted[batch]]))
@@ -133,15 +137,26 @@ def test_fp16_early_steps_are_scaled_and_overflow_is_passed_on():
     with torch.autocast('cpu', dtype=torch.float16):
         gradients(model, clean, corrupted, stepwise=True)
     assert model.step_loss_scaler.scale == 2.0**199
-    assert not all(torch.isfinite(p.grad).all() for p in model.parameters()
-                   if p.grad is not None)
+    assert not all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
 def run_dist_train(config, work_dir, port: int) -> None:
     """tools/dist_train.sh on 2 processes; fails unless every process exits cleanly."""
-    result = subprocess.run(['bash', str(REPO / 'tools' / 'dist_train.sh'), str(config), '2',
-                             '--work-dir', str(work_dir)], cwd=REPO, env=environment(port),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    result = subprocess.run(
+        [
+            'bash',
+            str(REPO / 'tools' / 'dist_train.sh'),
+            str(config),
+            '2',
+            '--work-dir',
+            str(work_dir),
+        ],
+        cwd=REPO,
+        env=environment(port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -153,34 +168,56 @@ def add_model_options(config_path, options: dict):
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize('single_options, dist_options, rtol, port', [
-    ({}, dict(stepwise_backward=True), 1e-3, 29543),
-    (dict(grad_mode='finite_difference'), dict(grad_mode='finite_difference'), 1e-2, 29544),
-], ids=['stepwise', 'finite_difference'])
-def test_two_gloo_processes_match_one_process(tmp_path, photo_crops_dir, single_options,
-                                              dist_options, rtol, port):
+@pytest.mark.parametrize(
+    'single_options, dist_options, rtol, port',
+    [
+        ({}, dict(stepwise_backward=True), 1e-3, 29543),
+        (dict(grad_mode='finite_difference'), dict(grad_mode='finite_difference'), 1e-2, 29544),
+    ],
+    ids=['stepwise', 'finite_difference'],
+)
+def test_two_gloo_processes_match_one_process(
+    tmp_path, photo_crops_dir, single_options, dist_options, rtol, port
+):
     """DDP: one all-reduce of the right gradient, every iteration. Stepwise: equal to the
     plain single-process run. Finite difference (a backward inside DDP's backward): equal up
     to the estimate's error, whose eps follows each process's own batch."""
     lr = 100.0  # plain SGD: (before - after) / lr is the gradient
-    fields = dict(data_root=photo_crops_dir, max_iters=2, ckpt_interval=1,
-                  optimizer=f"dict(type='SGD', lr={lr}, momentum=0.0, weight_decay=0.0)")
+    fields = dict(
+        data_root=photo_crops_dir,
+        max_iters=2,
+        ckpt_interval=1,
+        optimizer=f"dict(type='SGD', lr={lr}, momentum=0.0, weight_decay=0.0)",
+    )
     fields = save_shared_initialization(tmp_path, fields)
     initial = torch.load(tmp_path / 'init.pth')['state_dict']
 
     single = write_config(tmp_path / 'single.py', batch_size=4, **fields)
     add_model_options(single, single_options)
-    subprocess.run([sys.executable, str(REPO / 'tools' / 'train.py'), str(single),
-                    '--work-dir', str(tmp_path / 'single')], check=True, cwd=REPO,
-                   env=environment(0), stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / 'tools' / 'train.py'),
+            str(single),
+            '--work-dir',
+            str(tmp_path / 'single'),
+        ],
+        check=True,
+        cwd=REPO,
+        env=environment(0),
+        stdout=subprocess.DEVNULL,
+    )
     dist = write_config(tmp_path / 'dist.py', batch_size=2, **fields)
     add_model_options(dist, dist_options)
     run_dist_train(dist, tmp_path / 'dist', port)
 
     for previous, current in ((None, 'iter_1.pth'), ('iter_1.pth', 'iter_2.pth')):
-        start = {run: initial if previous is None else
-                 torch.load(tmp_path / run / previous)['state_dict']
-                 for run in ('single', 'dist')}
+        start = {
+            run: initial
+            if previous is None
+            else torch.load(tmp_path / run / previous)['state_dict']
+            for run in ('single', 'dist')
+        }
         expected = one_step_gradients(start['single'], tmp_path / 'single' / current, lr)
         actual = one_step_gradients(start['dist'], tmp_path / 'dist' / current, lr)
         assert expected['alpha'].abs() > 0 and expected['head.fc.weight'].abs().sum() > 0

@@ -3,6 +3,7 @@
 Corruption is 4x super-resolution (deterministic) and the sampler does not shuffle, so runs
 with different process counts or an interruption see exactly the same batches.
 """
+
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from mmpretrain.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 
-CONFIG = '''
+CONFIG = """
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmpretrain_ebm'], allow_failed_imports=False)
 model = dict(
@@ -46,7 +47,7 @@ default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False,
 log_processor = dict(by_epoch=False)
 load_from = {load_from!r}
 randomness = dict(seed=0, diff_rank_seed=False)
-'''
+"""
 
 
 def write_config(path: Path, **fields) -> Path:
@@ -57,8 +58,13 @@ def write_config(path: Path, **fields) -> Path:
 
 
 def environment(port: int) -> dict:
-    return {'PATH': f'{Path(sys.executable).parent}:/usr/bin:/bin', 'PORT': str(port),
-            'PYTHON': sys.executable, 'OMP_NUM_THREADS': '1', 'HOME': os.environ['HOME']}
+    return {
+        'PATH': f'{Path(sys.executable).parent}:/usr/bin:/bin',
+        'PORT': str(port),
+        'PYTHON': sys.executable,
+        'OMP_NUM_THREADS': '1',
+        'HOME': os.environ['HOME'],
+    }
 
 
 def one_step_gradients(initial: dict, checkpoint: Path, lr: float) -> dict:
@@ -70,6 +76,7 @@ def save_shared_initialization(tmp_path: Path, fields: dict) -> dict:
     """Build the model of ``fields``' config once, save its weights and return ``fields``
     with ``load_from`` set, so that every run starts from the same initialization."""
     import mmpretrain_ebm  # noqa: F401
+
     cfg = Config.fromfile(write_config(tmp_path / 'init.py', batch_size=4, **fields))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
@@ -79,24 +86,46 @@ def save_shared_initialization(tmp_path: Path, fields: dict) -> dict:
 
 
 @pytest.mark.timeout(600)
-def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path,
-                                                                       photo_crops_dir):
+def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path, photo_crops_dir):
     lr = 100.0  # plain SGD: (before - after) / lr is the gradient, with full precision
-    fields = dict(data_root=photo_crops_dir, max_iters=2, ckpt_interval=1,
-                  optimizer=f"dict(type='SGD', lr={lr}, momentum=0.0, weight_decay=0.0)")
+    fields = dict(
+        data_root=photo_crops_dir,
+        max_iters=2,
+        ckpt_interval=1,
+        optimizer=f"dict(type='SGD', lr={lr}, momentum=0.0, weight_decay=0.0)",
+    )
     fields = save_shared_initialization(tmp_path, fields)
     initial = torch.load(tmp_path / 'init.pth')['state_dict']
 
     single = write_config(tmp_path / 'single.py', batch_size=4, **fields)
-    subprocess.run([sys.executable, str(REPO / 'tools' / 'train.py'), str(single),
-                    '--work-dir', str(tmp_path / 'single')], check=True, cwd=REPO,
-                   env=environment(0))
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / 'tools' / 'train.py'),
+            str(single),
+            '--work-dir',
+            str(tmp_path / 'single'),
+        ],
+        check=True,
+        cwd=REPO,
+        env=environment(0),
+    )
     # two processes with 2 images each: the same 4 images in the first global batch;
     # max_iters=2 also checks that DDP finds every parameter's gradient in the next step
     dist = write_config(tmp_path / 'dist.py', batch_size=2, **fields)
-    subprocess.run(['bash', str(REPO / 'tools' / 'dist_train.sh'), str(dist), '2',
-                    '--work-dir', str(tmp_path / 'dist')], check=True, cwd=REPO,
-                   env=environment(29541))
+    subprocess.run(
+        [
+            'bash',
+            str(REPO / 'tools' / 'dist_train.sh'),
+            str(dist),
+            '2',
+            '--work-dir',
+            str(tmp_path / 'dist'),
+        ],
+        check=True,
+        cwd=REPO,
+        env=environment(29541),
+    )
 
     expected = one_step_gradients(initial, tmp_path / 'single' / 'iter_1.pth', lr)
     actual = one_step_gradients(initial, tmp_path / 'dist' / 'iter_1.pth', lr)
@@ -116,20 +145,36 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path,
 
 
 def train_command(config: Path, work_dir: Path, *extra: str) -> list:
-    return [sys.executable, str(REPO / 'tools' / 'train.py'), str(config), '--work-dir',
-            str(work_dir), *extra]
+    return [
+        sys.executable,
+        str(REPO / 'tools' / 'train.py'),
+        str(config),
+        '--work-dir',
+        str(work_dir),
+        *extra,
+    ]
 
 
 @pytest.mark.timeout(600)
 def test_sigkill_mid_run_then_resume_continues_from_the_checkpoint(tmp_path, photo_crops_dir):
     # 16 images, 2 per batch: an epoch is 8 iterations; checkpoints every 3 fall mid-epoch
     config = write_config(
-        tmp_path / 'cfg.py', data_root=photo_crops_dir, batch_size=2, max_iters=24,
-        ckpt_interval=3, sampler='InfiniteSampler',
-        optimizer="dict(type='AdamW', lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)")
+        tmp_path / 'cfg.py',
+        data_root=photo_crops_dir,
+        batch_size=2,
+        max_iters=24,
+        ckpt_interval=3,
+        sampler='InfiniteSampler',
+        optimizer="dict(type='AdamW', lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)",
+    )
     killed = tmp_path / 'killed'
-    process = subprocess.Popen(train_command(config, killed), cwd=REPO, env=environment(0),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        train_command(config, killed),
+        cwd=REPO,
+        env=environment(0),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not (killed / 'iter_6.pth').exists() and process.poll() is None:
         assert time.time() < deadline, 'no checkpoint within 300 s'
@@ -142,10 +187,20 @@ def test_sigkill_mid_run_then_resume_continues_from_the_checkpoint(tmp_path, pho
     saved_iter = saved['meta']['iter']
     assert 6 <= saved_iter < 24
 
-    subprocess.run(train_command(config, killed, '--resume'), check=True, cwd=REPO,
-                   env=environment(0), stdout=subprocess.DEVNULL)
-    subprocess.run(train_command(config, tmp_path / 'straight'), check=True, cwd=REPO,
-                   env=environment(0), stdout=subprocess.DEVNULL)
+    subprocess.run(
+        train_command(config, killed, '--resume'),
+        check=True,
+        cwd=REPO,
+        env=environment(0),
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        train_command(config, tmp_path / 'straight'),
+        check=True,
+        cwd=REPO,
+        env=environment(0),
+        stdout=subprocess.DEVNULL,
+    )
 
     # the first checkpoint after the resume continues the saved run exactly
     after = saved_iter + 3
@@ -157,6 +212,7 @@ def test_sigkill_mid_run_then_resume_continues_from_the_checkpoint(tmp_path, pho
     assert resumed['state_dict']['alpha'] != saved['state_dict']['alpha']
     for key, value in reference['state_dict'].items():
         torch.testing.assert_close(resumed['state_dict'][key], value, msg=key)
-    for group, ref_group in zip(resumed['optimizer']['param_groups'],
-                                reference['optimizer']['param_groups']):
+    for group, ref_group in zip(
+        resumed['optimizer']['param_groups'], reference['optimizer']['param_groups']
+    ):
         assert group['lr'] == ref_group['lr']

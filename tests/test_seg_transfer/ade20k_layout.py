@@ -1,4 +1,5 @@
 """Write a tiny dataset in ADE20K's layout: real photographs, annotations derived from them."""
+
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,7 @@ def write_ade20k_split(root: Path, split: str, photos: tuple, crop: int, seed: i
         photo = getattr(skdata, name)()
         top = rng.integers(0, photo.shape[0] - crop + 1)
         left = rng.integers(0, photo.shape[1] - crop + 1)
-        patch = np.ascontiguousarray(photo[top:top + crop, left:left + crop])
+        patch = np.ascontiguousarray(photo[top : top + crop, left : left + crop])
         brightness = patch.astype(np.float32).mean(axis=2)
         quartile = np.searchsorted(np.quantile(brightness, [0.25, 0.5, 0.75]), brightness)
         label = np.asarray(RAW_LABELS, dtype=np.uint8)[quartile]

@@ -13,6 +13,7 @@ A last test resumes that run with mmseg's ``--resume`` (its checkpoints hold mme
 HistoryBuffer, which torch's ``weights_only=True`` loading refuses unless our config imports
 mmpretrain_ebm).
 """
+
 import json
 import os
 import shutil
@@ -23,9 +24,9 @@ from pathlib import Path
 import mmseg
 import pytest
 import torch
+from ade20k_layout import REDUCED_LABELS
 
 import mmpretrain_ebm  # noqa: F401  (allow-lists the types runner checkpoints hold)
-from ade20k_layout import REDUCED_LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -36,11 +37,18 @@ MMSEG_TRAIN = Path(mmseg.__file__).parent / '.mim' / 'tools' / 'train.py'
 
 def run(command: list, **kwargs) -> subprocess.CompletedProcess:
     """Run a command line from the repository root; fail with its output if it fails."""
-    result = subprocess.run([str(part) for part in command], cwd=REPO, capture_output=True,
-                            text=True, timeout=300, **kwargs)
+    result = subprocess.run(
+        [str(part) for part in command],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
     assert result.returncode == 0, (
         f'{" ".join(map(str, command))} exited with {result.returncode}\n'
-        f'--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}')
+        f'--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}'
+    )
     return result
 
 
@@ -48,22 +56,55 @@ def run(command: list, **kwargs) -> subprocess.CompletedProcess:
 def transfer(tmp_path_factory, photo_crops_dir, tiny_ade20k_root) -> dict:
     """Pretrain, convert and fine-tune once; return the paths the tests read."""
     work = tmp_path_factory.mktemp('ade20k_transfer')
-    run([sys.executable, 'tools/train.py', PRETRAIN_CONFIG, '--work-dir', work / 'pretrain',
-         '--cfg-options', f'train_dataloader.dataset.data_root={photo_crops_dir}'])
+    run(
+        [
+            sys.executable,
+            'tools/train.py',
+            PRETRAIN_CONFIG,
+            '--work-dir',
+            work / 'pretrain',
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={photo_crops_dir}',
+        ]
+    )
     pretrained = work / 'pretrain' / 'iter_3.pth'
     converted = work / 'ebm_vit-tiny-p16_mmseg.pth'
     # the UperNet config imports the probe hook (transfer_probe.py) from this folder
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [str(HERE), os.environ.get('PYTHONPATH')])))
-    conversion = run([sys.executable, 'tools/model_converters/ebm2mmseg.py', SEG_CONFIG,
-                      pretrained, converted], env=env)
-    seg_options = [f'model.backbone.init_cfg.checkpoint={converted}',
-                   *(f'{loader}.dataset.data_root={tiny_ade20k_root}'
-                     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'))]
-    run([sys.executable, MMSEG_TRAIN, SEG_CONFIG, '--work-dir', work / 'upernet',
-         '--cfg-options', *seg_options], env=env)
-    return dict(pretrained=pretrained, converted=converted, conversion=conversion.stdout,
-                upernet=work / 'upernet', seg_options=seg_options, env=env)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get('PYTHONPATH')])),
+    )
+    conversion = run(
+        [sys.executable, 'tools/model_converters/ebm2mmseg.py', SEG_CONFIG, pretrained, converted],
+        env=env,
+    )
+    seg_options = [
+        f'model.backbone.init_cfg.checkpoint={converted}',
+        *(
+            f'{loader}.dataset.data_root={tiny_ade20k_root}'
+            for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+        ),
+    ]
+    run(
+        [
+            sys.executable,
+            MMSEG_TRAIN,
+            SEG_CONFIG,
+            '--work-dir',
+            work / 'upernet',
+            '--cfg-options',
+            *seg_options,
+        ],
+        env=env,
+    )
+    return dict(
+        pretrained=pretrained,
+        converted=converted,
+        conversion=conversion.stdout,
+        upernet=work / 'upernet',
+        seg_options=seg_options,
+        env=env,
+    )
 
 
 def load_weights(path: Path) -> dict:
@@ -81,8 +122,11 @@ def test_converter_reports_what_it_did(transfer):
 
 def test_backbone_starts_from_the_pretrained_weights(transfer):
     pretrained = load_weights(transfer['pretrained'])['state_dict']
-    pretrained_backbone = {key[len('backbone.'):]: value for key, value in pretrained.items()
-                           if key.startswith('backbone.')}
+    pretrained_backbone = {
+        key[len('backbone.') :]: value
+        for key, value in pretrained.items()
+        if key.startswith('backbone.')
+    }
     before = load_weights(transfer['upernet'] / 'backbone_before_train.pth')
     # every backbone tensor comes from pretraining; only the pooled-token norm is left out
     assert set(pretrained_backbone) - set(before) == {'ln2.weight', 'ln2.bias'}
@@ -114,9 +158,20 @@ def test_evaluates_miou_on_ade20k_labels(transfer):
 def test_resumes_under_weights_only_loading(transfer, tmp_path):
     work = tmp_path / 'upernet'
     shutil.copytree(transfer['upernet'], work)
-    result = run([sys.executable, MMSEG_TRAIN, SEG_CONFIG, '--work-dir', work, '--resume',
-                  '--cfg-options', *transfer['seg_options'], 'train_cfg.max_iters=6'],
-                 env=transfer['env'])
+    result = run(
+        [
+            sys.executable,
+            MMSEG_TRAIN,
+            SEG_CONFIG,
+            '--work-dir',
+            work,
+            '--resume',
+            '--cfg-options',
+            *transfer['seg_options'],
+            'train_cfg.max_iters=6',
+        ],
+        env=transfer['env'],
+    )
     assert 'resumed epoch: 0, iter: 4' in result.stdout + result.stderr
     assert (work / 'iter_6.pth').is_file()
     # training went on from iteration 4's weights, not from the pretrained ones again

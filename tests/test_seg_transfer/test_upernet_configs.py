@@ -4,6 +4,7 @@ Each builds the real model (AMP's optimizer wrapper needs a GPU, so the fp32 wra
 built in its place: same constructor, same parameter groups) and segments a small image;
 the recipes are checked parameter by parameter.
 """
+
 import copy
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def load(name: str) -> Config:
 def build_model_and_optimizer(cfg: Config):
     """The segmentor (no pretrained weights) and its optimizer's parameter groups."""
     from mmseg.registry import MODELS
+
     cfg = copy.deepcopy(cfg)
     cfg.model.backbone.init_cfg = None
     optim_cfg = cfg.optim_wrapper.copy()
@@ -106,14 +108,14 @@ def test_vit_layer_wise_lr_decay(name):
     for parameter_name, group in groups_by_name(model, groups).items():
         depth, num_depths = model.backbone.get_layer_depth(parameter_name, 'backbone.')
         assert num_depths == 14
-        assert group['lr'] == pytest.approx(1e-4 * 0.65**(num_depths - 1 - depth),
-                                            rel=1e-12), parameter_name
+        assert group['lr'] == pytest.approx(1e-4 * 0.65 ** (num_depths - 1 - depth), rel=1e-12), (
+            parameter_name
+        )
         parameter = model.get_parameter(parameter_name)
         no_decay = parameter.ndim == 1 or parameter_name.endswith(('cls_token', 'pos_embed'))
         assert group['weight_decay'] == (0.0 if no_decay else 0.05), parameter_name
     by_name = groups_by_name(model, groups)
-    assert by_name['backbone.patch_embed.projection.weight']['lr'] == pytest.approx(
-        1e-4 * 0.65**13)
+    assert by_name['backbone.patch_embed.projection.weight']['lr'] == pytest.approx(1e-4 * 0.65**13)
     assert by_name['backbone.layers.11.attn.qkv.weight']['lr'] == pytest.approx(1e-4 * 0.65)
     assert by_name['decode_head.conv_seg.weight']['lr'] == pytest.approx(1e-4)
 
@@ -125,10 +127,12 @@ def test_convnext_stage_wise_lr_decay():
     model, groups = build_model_and_optimizer(load(CONVNEXT_T))
     by_name = groups_by_name(model, groups)
     for stage in range(4):
-        assert by_name[f'backbone.stages.{stage}.0.depthwise_conv.weight']['lr'] == \
-            pytest.approx(1e-4 * 0.9**(6 - stage), rel=1e-12)
+        assert by_name[f'backbone.stages.{stage}.0.depthwise_conv.weight']['lr'] == pytest.approx(
+            1e-4 * 0.9 ** (6 - stage), rel=1e-12
+        )
     assert by_name['backbone.downsample_layers.0.0.weight']['lr'] == pytest.approx(
-        1e-4 * 0.9**7, rel=1e-12)
+        1e-4 * 0.9**7, rel=1e-12
+    )
     assert by_name['decode_head.conv_seg.weight']['lr'] == pytest.approx(1e-4, rel=1e-12)
     for parameter_name, group in by_name.items():
         parameter = model.get_parameter(parameter_name)
@@ -143,7 +147,8 @@ def test_swin_weight_decay():
         assert group['lr'] == pytest.approx(6e-5)
 
 
-@pytest.mark.parametrize('name, rate', [(VIT_B, 0.1), (DEIT_S, 0.1), (CONVNEXT_T, 0.4),
-                                        (SWIN_T, 0.3)])
+@pytest.mark.parametrize(
+    'name, rate', [(VIT_B, 0.1), (DEIT_S, 0.1), (CONVNEXT_T, 0.4), (SWIN_T, 0.3)]
+)
 def test_drop_path_rate_is_the_readme_table(name, rate):
     assert load(name).model.backbone.drop_path_rate == rate

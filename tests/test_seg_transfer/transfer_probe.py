@@ -11,6 +11,7 @@ the hook. It writes into the work directory:
   (after ``reduce_zero_label``), the metrics of every validation, and the mIoU of the same
   predictions computed here, independently of mmseg's IoUMetric.
 """
+
 import json
 from pathlib import Path
 
@@ -35,8 +36,9 @@ class TransferProbeHook(Hook):
 
     def _save_backbone(self, runner, name: str) -> None:
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-        state = {key: value.detach().cpu().clone()
-                 for key, value in model.backbone.state_dict().items()}
+        state = {
+            key: value.detach().cpu().clone() for key, value in model.backbone.state_dict().items()
+        }
         torch.save(state, self._path(runner, name))
 
     def _dump(self, runner) -> None:

@@ -1,5 +1,6 @@
 """tools/analysis/benchmark_step.py end to end on a tiny ViT: every variant runs in its own
 process, trains, and lands in the table and the JSON."""
+
 import importlib
 import json
 import subprocess
@@ -14,15 +15,33 @@ VARIANTS = ('bare-n2', 'bare-fd-n2', 'ebm-n2', 'ebm-n2-fd')
 
 
 def run_tool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=900)
+    return subprocess.run(
+        [sys.executable, str(TOOL), *args], capture_output=True, text=True, cwd=ROOT, timeout=900
+    )
 
 
 def test_tiny_vit_table_and_json(tmp_path):
     out = tmp_path / 'step.json'
-    result = run_tool('--arch', 'deit-tiny', '--img-size', '32', '--batch-size', '2',
-                      '--warmup', '1', '--steps', '5', '--repeats', '2', '--threads', '1',
-                      '--variants', *VARIANTS, '--json', str(out))
+    result = run_tool(
+        '--arch',
+        'deit-tiny',
+        '--img-size',
+        '32',
+        '--batch-size',
+        '2',
+        '--warmup',
+        '1',
+        '--steps',
+        '5',
+        '--repeats',
+        '2',
+        '--threads',
+        '1',
+        '--variants',
+        *VARIANTS,
+        '--json',
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report['settings']['repeats'] == 2
@@ -50,20 +69,55 @@ def test_bad_arguments_name_the_value():
 
 
 def test_a_failed_variant_fails_the_run():
-    result = run_tool('--backbone', 'convnext', '--arch', 'tiny', '--img-size', '32',
-                      '--batch-size', '1', '--variants', 'mae')
+    result = run_tool(
+        '--backbone',
+        'convnext',
+        '--arch',
+        'tiny',
+        '--img-size',
+        '32',
+        '--batch-size',
+        '1',
+        '--variants',
+        'mae',
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     assert 'failed: mae needs a VisionTransformer backbone, got ConvNeXt' in result.stdout
     assert 'failed variants: mae' in result.stderr
 
 
-@pytest.mark.parametrize('argv, with_mae', [
-    (['--backbone', 'vit'], True), (['--backbone', 'convnext', '--arch', 'tiny'], False),
-    (['--backbone', 'swin', '--arch', 'tiny'], False),
-    ([str(ROOT / 'configs' / 'ebm' / 'ebm_convnext-tiny_8xb32-mixed-amp-coslr-200e_in1k.py')],
-     False),
-    ([str(ROOT / 'configs' / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'),
-      '--backbone', 'swin'], True)])
+@pytest.mark.parametrize(
+    'argv, with_mae',
+    [
+        (['--backbone', 'vit'], True),
+        (['--backbone', 'convnext', '--arch', 'tiny'], False),
+        (['--backbone', 'swin', '--arch', 'tiny'], False),
+        (
+            [
+                str(
+                    ROOT
+                    / 'configs'
+                    / 'ebm'
+                    / 'ebm_convnext-tiny_8xb32-mixed-amp-coslr-200e_in1k.py'
+                )
+            ],
+            False,
+        ),
+        (
+            [
+                str(
+                    ROOT
+                    / 'configs'
+                    / 'ebm'
+                    / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
+                ),
+                '--backbone',
+                'swin',
+            ],
+            True,
+        ),
+    ],
+)
 def test_default_variants_leave_mae_out_for_other_backbones(monkeypatch, argv, with_mae):
     monkeypatch.syspath_prepend(str(TOOL.parent))
     benchmark_step = importlib.import_module('benchmark_step')

@@ -6,6 +6,7 @@ tensor randomized so that equality proves a tensor was carried over. DeiT-S, Con
 Swin-T come at full size from the pretraining model configs in ``configs/_base_/models``;
 the failure cases use a 32-channel ViT.
 """
+
 import importlib.util
 from pathlib import Path
 
@@ -32,7 +33,8 @@ TINY_VIT_OPTIONS = {'model.backbone.arch': dict(_delete_=True, **TINY_VIT_ARCH)}
 
 def load_converter():
     spec = importlib.util.spec_from_file_location(
-        'ebm2mmseg', REPO / 'tools' / 'model_converters' / 'ebm2mmseg.py')
+        'ebm2mmseg', REPO / 'tools' / 'model_converters' / 'ebm2mmseg.py'
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -65,8 +67,15 @@ def write_pretraining_checkpoint(model_cfg: dict, path: Path, seed: int = 0) -> 
     hub = MessageHub(name=f'pretraining-{path.stem}')
     hub.update_scalar('train/loss', 0.5)
     state = weights_to_cpu(get_state_dict(model))
-    torch.save(dict(meta=dict(epoch=0, iter=7), state_dict=state,
-                    message_hub=hub.state_dict(), optimizer=optimizer.state_dict()), path)
+    torch.save(
+        dict(
+            meta=dict(epoch=0, iter=7),
+            state_dict=state,
+            message_hub=hub.state_dict(),
+            optimizer=optimizer.state_dict(),
+        ),
+        path,
+    )
     assert isinstance(hub.state_dict()['log_scalars']['train/loss'], HistoryBuffer)
     return state
 
@@ -93,8 +102,9 @@ def seg_backbone(config: Path, checkpoint: Path = None, cfg_options: dict = None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     backbone_cfg = cfg.model.backbone
-    backbone_cfg.init_cfg = dict(type='Pretrained', checkpoint=str(checkpoint)) \
-        if checkpoint else None
+    backbone_cfg.init_cfg = (
+        dict(type='Pretrained', checkpoint=str(checkpoint)) if checkpoint else None
+    )
     backbone = build_in_scope('mmseg', backbone_cfg)
     if checkpoint:
         backbone.init_weights()
@@ -103,13 +113,20 @@ def seg_backbone(config: Path, checkpoint: Path = None, cfg_options: dict = None
 
 @pytest.mark.parametrize(
     'pretraining, config, added, dropped',
-    [('deit-small-p16', DEIT_S, [], ['ln2.weight', 'ln2.bias']),
-     ('convnext-tiny', CONVNEXT_T,
-      [f'norm{i}.{p}' for i in range(3) for p in ('weight', 'bias')], []),
-     ('swin-tiny', SWIN_T, [f'norm{i}.{p}' for i in range(3) for p in ('weight', 'bias')],
-      [])])
-def test_full_size_checkpoints_load_into_the_upernet_backbones(tmp_path, pretraining, config,
-                                                               added, dropped):
+    [
+        ('deit-small-p16', DEIT_S, [], ['ln2.weight', 'ln2.bias']),
+        (
+            'convnext-tiny',
+            CONVNEXT_T,
+            [f'norm{i}.{p}' for i in range(3) for p in ('weight', 'bias')],
+            [],
+        ),
+        ('swin-tiny', SWIN_T, [f'norm{i}.{p}' for i in range(3) for p in ('weight', 'bias')], []),
+    ],
+)
+def test_full_size_checkpoints_load_into_the_upernet_backbones(
+    tmp_path, pretraining, config, added, dropped
+):
     source = tmp_path / 'pretrain.pth'
     state = write_pretraining_checkpoint(pretraining_model(pretraining), source)
     out = tmp_path / 'backbone.pth'
@@ -121,8 +138,11 @@ def test_full_size_checkpoints_load_into_the_upernet_backbones(tmp_path, pretrai
     converted = torch.load(out, map_location='cpu', weights_only=True)
     assert set(converted) == {'meta', 'state_dict'}  # no head, alpha, optimizer or hub
     weights = converted['state_dict']
-    pretrained = {key[len('backbone.'):]: value for key, value in state.items()
-                  if key.startswith('backbone.')}
+    pretrained = {
+        key[len('backbone.') :]: value
+        for key, value in state.items()
+        if key.startswith('backbone.')
+    }
     assert set(weights) == (set(pretrained) - set(dropped)) | set(added)
     for key in set(weights) - set(added):
         assert torch.equal(weights[key], pretrained[key]), key
@@ -133,8 +153,8 @@ def test_full_size_checkpoints_load_into_the_upernet_backbones(tmp_path, pretrai
     assert set(loaded) == set(weights)
     for key in set(weights) - set(added):
         if key == 'pos_embed':  # 224 px pretraining, 512 px crops: interpolated on load
-            assert loaded[key].shape == (1, 1 + (512 // 16)**2, 384)
-            assert weights[key].shape == (1, 1 + (224 // 16)**2, 384)
+            assert loaded[key].shape == (1, 1 + (512 // 16) ** 2, 384)
+            assert weights[key].shape == (1, 1 + (224 // 16) ** 2, 384)
         else:
             assert torch.equal(loaded[key], pretrained[key]), key
 
@@ -160,8 +180,11 @@ def converter_error(tmp_path, source, config=VIT_B, options=TINY_VIT_OPTIONS) ->
 
 
 def test_refuses_a_checkpoint_of_another_arch(tmp_path, tiny_vit_checkpoint):
-    options = {'model.backbone.arch': dict(TINY_VIT_OPTIONS['model.backbone.arch'],
-                                           embed_dims=48, feedforward_channels=96)}
+    options = {
+        'model.backbone.arch': dict(
+            TINY_VIT_OPTIONS['model.backbone.arch'], embed_dims=48, feedforward_channels=96
+        )
+    }
     message = converter_error(tmp_path, tiny_vit_checkpoint[0], options=options)
     assert 'size mismatch for layers.0.attn.qkv.weight' in message
 
@@ -177,30 +200,36 @@ def edited_checkpoint(tmp_path, source: Path, drop=(), add=None) -> Path:
 
 
 def test_lists_missing_keys(tmp_path, tiny_vit_checkpoint):
-    source = edited_checkpoint(tmp_path, tiny_vit_checkpoint[0],
-                               drop=['backbone.layers.3.ln1.weight', 'backbone.cls_token'])
+    source = edited_checkpoint(
+        tmp_path,
+        tiny_vit_checkpoint[0],
+        drop=['backbone.layers.3.ln1.weight', 'backbone.cls_token'],
+    )
     message = converter_error(tmp_path, source)
     assert 'missing keys' in message
     assert 'layers.3.ln1.weight' in message and 'cls_token' in message
 
 
 def test_lists_unexpected_keys(tmp_path, tiny_vit_checkpoint):
-    source = edited_checkpoint(tmp_path, tiny_vit_checkpoint[0],
-                               add={'backbone.extra_proj.weight': torch.ones(2)})
+    source = edited_checkpoint(
+        tmp_path, tiny_vit_checkpoint[0], add={'backbone.extra_proj.weight': torch.ones(2)}
+    )
     message = converter_error(tmp_path, source)
     assert 'unexpected keys' in message and 'extra_proj.weight' in message
 
 
 def test_adds_only_stage_norms_absent_as_a_whole(tmp_path):
     """A half-present stage norm is a broken checkpoint, not one to complete."""
-    model = pretraining_model('convnext-tiny', arch=dict(depths=[1, 1, 1, 1],
-                                                         channels=[8, 16, 32, 64]))
+    model = pretraining_model(
+        'convnext-tiny', arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 32, 64])
+    )
     model['head']['in_channels'] = 64
     source = tmp_path / 'convnext.pth'
     write_pretraining_checkpoint(model, source)
     source = edited_checkpoint(tmp_path, source, add={'backbone.norm1.weight': torch.ones(16)})
-    options = {'model.backbone.arch': dict(_delete_=True, depths=[1, 1, 1, 1],
-                                           channels=[8, 16, 32, 64])}
+    options = {
+        'model.backbone.arch': dict(_delete_=True, depths=[1, 1, 1, 1], channels=[8, 16, 32, 64])
+    }
     message = converter_error(tmp_path, source, CONVNEXT_T, options)
     assert 'missing keys' in message and 'norm1.bias' in message
 
@@ -232,8 +261,10 @@ def test_checks_out_before_any_work(tmp_path, tiny_vit_checkpoint, capsys):
     folder.mkdir()
     (tmp_path / 'a_file').write_bytes(b'x')
     for out, overwrite, message in [
-            (folder, False, 'is a directory'), (folder, True, 'is a directory'),
-            (tmp_path / 'a_file' / 'backbone.pth', True, 'a_file is a file, not a folder')]:
+        (folder, False, 'is a directory'),
+        (folder, True, 'is a directory'),
+        (tmp_path / 'a_file' / 'backbone.pth', True, 'a_file is a file, not a folder'),
+    ]:
         with pytest.raises(ebm2mmseg.ConversionError, match=message):
             ebm2mmseg.convert(VIT_B, source, out, TINY_VIT_OPTIONS, overwrite=overwrite)
     assert capsys.readouterr().out == ''  # not even read the checkpoint
@@ -249,8 +280,7 @@ def test_checks_out_before_any_work(tmp_path, tiny_vit_checkpoint, capsys):
 
 def test_leaves_the_default_scope_as_it_was(tmp_path, tiny_vit_checkpoint):
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        ebm2mmseg.convert(VIT_B, tiny_vit_checkpoint[0], tmp_path / 'out.pth',
-                          TINY_VIT_OPTIONS)
+        ebm2mmseg.convert(VIT_B, tiny_vit_checkpoint[0], tmp_path / 'out.pth', TINY_VIT_OPTIONS)
         assert DefaultScope.get_current_instance().scope_name == 'mmpretrain'
 
 
@@ -258,8 +288,7 @@ def test_command_line(tmp_path, tiny_vit_checkpoint, capsys):
     # a user's config for their own arch: our ViT-B config with the 32-channel ViT
     config = tmp_path / 'upernet_tiny-vit.py'
     arch = TINY_VIT_OPTIONS['model.backbone.arch']
-    config.write_text(f'_base_ = {str(VIT_B)!r}\n'
-                      f'model = dict(backbone=dict(arch={arch!r}))\n')
+    config.write_text(f'_base_ = {str(VIT_B)!r}\nmodel = dict(backbone=dict(arch={arch!r}))\n')
     source = str(tiny_vit_checkpoint[0])
     out = tmp_path / 'cli.pth'
     assert ebm2mmseg.main([str(config), source, str(out)]) == 0
@@ -270,6 +299,16 @@ def test_command_line(tmp_path, tiny_vit_checkpoint, capsys):
     assert ebm2mmseg.main([str(config), source, str(out)]) == 1
     assert 'pass --overwrite' in capsys.readouterr().err
     # --cfg-options reach the config: ViT-S's arch does not fit this checkpoint
-    assert ebm2mmseg.main([str(VIT_B), source, str(tmp_path / 'deit.pth'), '--cfg-options',
-                           'model.backbone.arch=deit-small']) == 1
+    assert (
+        ebm2mmseg.main(
+            [
+                str(VIT_B),
+                source,
+                str(tmp_path / 'deit.pth'),
+                '--cfg-options',
+                'model.backbone.arch=deit-small',
+            ]
+        )
+        == 1
+    )
     assert 'size mismatch' in capsys.readouterr().err

@@ -1,14 +1,15 @@
 """The plain-PyTorch loops that ``benchmark_step.py`` times against ours compute the method's
 gradients: Listing 1 exactly, and its finite-difference form within the estimator's error."""
+
 import importlib
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from mmpretrain.registry import MODELS
 
 import mmpretrain_ebm  # noqa: F401  (registers EnergyHead)
-from mmpretrain.registry import MODELS
 
 TOOLS = Path(__file__).parents[2] / 'tools' / 'analysis'
 
@@ -25,11 +26,17 @@ def step_variants():
 def gradients_of(method, num_steps: int, drop_path_rate: float = 0.0) -> dict:
     """``.grad`` of a tiny ViT energy, its head and alpha after ``method`` on fixed data."""
     torch.manual_seed(0)
-    backbone = MODELS.build(dict(type='VisionTransformer', img_size=32, patch_size=8,
-                                 arch=dict(embed_dims=32, num_layers=2, num_heads=2,
-                                           feedforward_channels=64),
-                                 drop_path_rate=drop_path_rate, out_type='avg_featmap',
-                                 final_norm=False))
+    backbone = MODELS.build(
+        dict(
+            type='VisionTransformer',
+            img_size=32,
+            patch_size=8,
+            arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
+            drop_path_rate=drop_path_rate,
+            out_type='avg_featmap',
+            final_norm=False,
+        )
+    )
     head = MODELS.build(dict(type='EnergyHead', in_channels=32))
     backbone.train()
     alpha = torch.nn.Parameter(torch.tensor(30.0))
@@ -46,8 +53,7 @@ def test_finite_difference_loop_estimates_listing1(step_variants, num_steps, dro
     """With drop path both loops draw the same paths (same seed, and the perturbed pass
     replays the first pass's random state)."""
     exact = gradients_of(step_variants.listing1_gradients, num_steps, drop_path_rate)
-    estimate = gradients_of(step_variants.finite_difference_gradients, num_steps,
-                            drop_path_rate)
+    estimate = gradients_of(step_variants.finite_difference_gradients, num_steps, drop_path_rate)
     # the bias of the LayerNorm after pooling only shifts E by a constant: Listing 1 leaves
     # it without a gradient, the estimate gives it zeros
     assert set(estimate) - set(exact) == {'ln2.bias'}

@@ -3,6 +3,7 @@
 ``--cfg-options`` are merged before the dataloader rules and checks that depend on them;
 every merged dataloader is then built and read with mmengine's ``Runner.build_dataloader``.
 """
+
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -15,10 +16,10 @@ from mmengine.runner import Runner
 REPO = Path(__file__).resolve().parents[2]
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
-LOADER = '''dict(batch_size=2, num_workers={workers}, persistent_workers=True,
+LOADER = """dict(batch_size=2, num_workers={workers}, persistent_workers=True,
          sampler=dict(type='DefaultSampler', shuffle=False),
          dataset=dict(type='CustomDataset', data_root='{data_root}', with_label=False,
-                      pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]))'''
+                      pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]))"""
 
 
 def load_tool(name: str) -> ModuleType:
@@ -40,8 +41,9 @@ def restore_local_rank(monkeypatch):
 
 def write_config(tmp_path: Path, data_root: Path, loaders=LOADERS, workers: int = 2) -> str:
     lines = ["default_scope = 'mmpretrain'"]
-    lines += [f'{field} = ' + LOADER.format(workers=workers, data_root=data_root)
-              for field in loaders]
+    lines += [
+        f'{field} = ' + LOADER.format(workers=workers, data_root=data_root) for field in loaders
+    ]
     path = tmp_path / 'cfg.py'
     path.write_text('\n'.join(lines) + '\n')
     return str(path)
@@ -59,8 +61,7 @@ def train_config(argv: list):
     return train_tool.merge_args(train_tool.Config.fromfile(args.config), args)
 
 
-def test_train_cfg_options_num_workers_0_turn_persistent_workers_off(tmp_path,
-                                                                     photo_crops_dir):
+def test_train_cfg_options_num_workers_0_turn_persistent_workers_off(tmp_path, photo_crops_dir):
     config = write_config(tmp_path, photo_crops_dir, workers=2)
     options = [f'{field}.num_workers=0' for field in LOADERS]
     cfg = train_config([config, '--cfg-options', *options])
@@ -77,36 +78,42 @@ def test_train_cfg_options_num_workers_keep_the_defaults(tmp_path, photo_crops_d
     cfg = train_config([config, '--cfg-options', 'train_dataloader.num_workers=1'])
     assert cfg.train_dataloader.persistent_workers is True
     assert cfg.val_dataloader.persistent_workers is False
-    cfg = train_config([config, '--no-persistent-workers', '--cfg-options',
-                        'train_dataloader.num_workers=1'])
+    cfg = train_config(
+        [config, '--no-persistent-workers', '--cfg-options', 'train_dataloader.num_workers=1']
+    )
     assert cfg.train_dataloader.persistent_workers is False
 
 
-def test_test_cfg_options_num_workers_0_turn_persistent_workers_off(tmp_path,
-                                                                    photo_crops_dir):
+def test_test_cfg_options_num_workers_0_turn_persistent_workers_off(tmp_path, photo_crops_dir):
     config = write_config(tmp_path, photo_crops_dir, workers=2)
-    args = test_tool.parse_args([config, 'ckpt.pth', '--cfg-options',
-                                 'test_dataloader.num_workers=0'])
+    args = test_tool.parse_args(
+        [config, 'ckpt.pth', '--cfg-options', 'test_dataloader.num_workers=0']
+    )
     cfg = test_tool.build_config(args)
     assert cfg.test_dataloader.persistent_workers is False and cfg.load_from == 'ckpt.pth'
     assert first_batch(cfg.test_dataloader)['inputs'][0].shape == (3, 64, 64)
 
 
 def test_test_checks_test_dataloader_after_cfg_options(tmp_path, photo_crops_dir):
-    config = write_config(tmp_path, photo_crops_dir, loaders=('train_dataloader', ))
+    config = write_config(tmp_path, photo_crops_dir, loaders=('train_dataloader',))
     with pytest.raises(SystemExit, match='defines no test_dataloader'):
         test_tool.build_config(test_tool.parse_args([config, 'ckpt.pth']))
     # a test_dataloader given entirely on the command line
-    options = ['test_dataloader.batch_size=2', 'test_dataloader.num_workers=0',
-               'test_dataloader.sampler.type=DefaultSampler',
-               'test_dataloader.dataset.type=CustomDataset',
-               f'test_dataloader.dataset.data_root={photo_crops_dir}',
-               'test_dataloader.dataset.with_label=False']
-    cfg = test_tool.build_config(test_tool.parse_args([config, 'ckpt.pth', '--cfg-options',
-                                                       *options]))
+    options = [
+        'test_dataloader.batch_size=2',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.sampler.type=DefaultSampler',
+        'test_dataloader.dataset.type=CustomDataset',
+        f'test_dataloader.dataset.data_root={photo_crops_dir}',
+        'test_dataloader.dataset.with_label=False',
+    ]
+    cfg = test_tool.build_config(
+        test_tool.parse_args([config, 'ckpt.pth', '--cfg-options', *options])
+    )
     assert len(first_batch(cfg.test_dataloader)['img_path']) == 2
     # and one removed there
     config = write_config(tmp_path, photo_crops_dir)
     with pytest.raises(SystemExit, match='defines no test_dataloader'):
-        test_tool.build_config(test_tool.parse_args([config, 'ckpt.pth', '--cfg-options',
-                                                     'test_dataloader=None']))
+        test_tool.build_config(
+            test_tool.parse_args([config, 'ckpt.pth', '--cfg-options', 'test_dataloader=None'])
+        )

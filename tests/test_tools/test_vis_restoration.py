@@ -1,11 +1,11 @@
 """tools/visualization/vis_restoration.py: config + checkpoint + images -> one figure per
 corruption."""
+
 import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
-
 from typing import Dict, List, Tuple
 
 import cv2
@@ -15,11 +15,14 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
+from mmpretrain.registry import MODELS
 
 import mmpretrain_ebm  # noqa: F401  (registers the algorithm and the corruptions)
-from mmpretrain.registry import MODELS
-from mmpretrain_ebm.visualization import (draw_restoration_chains, find_corruptions,
-                                          restoration_chains)
+from mmpretrain_ebm.visualization import (
+    draw_restoration_chains,
+    find_corruptions,
+    restoration_chains,
+)
 
 ROOT = Path(__file__).parents[2]
 TOOL = ROOT / 'tools' / 'visualization' / 'vis_restoration.py'
@@ -34,8 +37,9 @@ def config_and_checkpoint(tmp_path_factory):
     (200) differs from the config's (50): only a loaded model restores like it."""
     folder = tmp_path_factory.mktemp('vis_tool')
     cfg = Config.fromfile(str(DEMO))
-    cfg.model.backbone.arch = dict(embed_dims=32, num_layers=1, num_heads=2,
-                                   feedforward_channels=64)
+    cfg.model.backbone.arch = dict(
+        embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64
+    )
     cfg.model.head.in_channels = 32
     cfg.model.alpha = 50.0
     config = folder / 'tiny_demo.py'
@@ -52,8 +56,13 @@ def config_and_checkpoint(tmp_path_factory):
 
 
 def run_tool(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(TOOL), *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def printed_psnr(stdout: str) -> Dict[str, Tuple[float, float]]:
@@ -62,16 +71,18 @@ def printed_psnr(stdout: str) -> Dict[str, Tuple[float, float]]:
     return {name: (float(first), float(last)) for name, first, last in lines}
 
 
-def expected_chains(config: Path, checkpoint: Path, images: List[Path], img_size: int,
-                    seed: int, indices: List[int]) -> list:
+def expected_chains(
+    config: Path, checkpoint: Path, images: List[Path], img_size: int, seed: int, indices: List[int]
+) -> list:
     """The chains computed in-process with the model loaded from ``checkpoint``."""
     cfg = Config.fromfile(str(config))
     init_default_scope('mmpretrain')
     model = MODELS.build(dict(cfg.model, data_preprocessor=cfg.data_preprocessor))
     load_checkpoint(model, str(checkpoint), map_location='cpu', strict=True)
     corruptions = find_corruptions(cfg.train_dataloader.dataset.pipeline)
-    return restoration_chains(model.eval(), [str(p) for p in images],
-                              [corruptions[i] for i in indices], img_size, seed)
+    return restoration_chains(
+        model.eval(), [str(p) for p in images], [corruptions[i] for i in indices], img_size, seed
+    )
 
 
 def mean_psnr(chain) -> Tuple[float, float]:
@@ -85,19 +96,17 @@ def assert_tool_drew(out_dir: Path, stdout: str, chains: list, checkpoint: Path)
     printed = printed_psnr(stdout)
     for chain in chains:
         np.testing.assert_allclose(printed[chain.corruption], mean_psnr(chain), atol=0.011)
-        figure = draw_restoration_chains([chain],
-                                         title=f'{chain.corruption} - {checkpoint.name}')
-        written = cv2.cvtColor(cv2.imread(str(out_dir / f'{chain.corruption}.png')),
-                               cv2.COLOR_BGR2RGB)
+        figure = draw_restoration_chains([chain], title=f'{chain.corruption} - {checkpoint.name}')
+        written = cv2.cvtColor(
+            cv2.imread(str(out_dir / f'{chain.corruption}.png')), cv2.COLOR_BGR2RGB
+        )
         assert written.shape == figure.shape  # one row per image, exactly
         assert np.abs(written.astype(float) - figure).mean() < 1.0  # RGB, same pixels
 
 
-def test_folder_gives_one_figure_per_corruption(config_and_checkpoint, photo_crops_dir,
-                                                tmp_path):
+def test_folder_gives_one_figure_per_corruption(config_and_checkpoint, photo_crops_dir, tmp_path):
     config, checkpoint = config_and_checkpoint
-    result = run_tool(config, checkpoint, photo_crops_dir, '--out-dir', tmp_path,
-                      '--max-images', 3)
+    result = run_tool(config, checkpoint, photo_crops_dir, '--out-dir', tmp_path, '--max-images', 3)
     assert result.returncode == 0, result.stderr
     for name in CORRUPTIONS:
         assert f'{name}.png: 3 images, PSNR' in result.stdout
@@ -114,12 +123,25 @@ def test_folder_gives_one_figure_per_corruption(config_and_checkpoint, photo_cro
     assert abs(mean_psnr(other)[1] - mean_psnr(chains[3])[1]) > 0.1
 
 
-def test_files_a_subset_of_corruptions_size_and_seed(config_and_checkpoint, photo_crops_dir,
-                                                     tmp_path):
+def test_files_a_subset_of_corruptions_size_and_seed(
+    config_and_checkpoint, photo_crops_dir, tmp_path
+):
     config, checkpoint = config_and_checkpoint
     files = sorted(photo_crops_dir.glob('*.png'))[:2]
-    result = run_tool(config, checkpoint, *files, '--out-dir', tmp_path,
-                      '--corruption-index', 0, 3, '--img-size', 32, '--seed', 5)
+    result = run_tool(
+        config,
+        checkpoint,
+        *files,
+        '--out-dir',
+        tmp_path,
+        '--corruption-index',
+        0,
+        3,
+        '--img-size',
+        32,
+        '--seed',
+        5,
+    )
     assert result.returncode == 0, result.stderr
     assert 'colorization.png: 2 images' in result.stdout
     chains = expected_chains(config, checkpoint, files, 32, 5, [0, 3])
@@ -131,13 +153,24 @@ def test_files_a_subset_of_corruptions_size_and_seed(config_and_checkpoint, phot
         assert np.abs(gaps).max() > 0.05, (img_size, seed)
 
 
-def test_existing_figures_are_kept_unless_overwrite(config_and_checkpoint, photo_crops_dir,
-                                                    tmp_path):
+def test_existing_figures_are_kept_unless_overwrite(
+    config_and_checkpoint, photo_crops_dir, tmp_path
+):
     config, checkpoint = config_and_checkpoint
     mine = tmp_path / 'colorization.png'
     cv2.imwrite(str(mine), np.zeros((4, 4, 3), np.uint8))
-    args = (config, checkpoint, photo_crops_dir, '--out-dir', tmp_path, '--max-images', 1,
-            '--corruption-index', 2, 3)
+    args = (
+        config,
+        checkpoint,
+        photo_crops_dir,
+        '--out-dir',
+        tmp_path,
+        '--max-images',
+        1,
+        '--corruption-index',
+        2,
+        3,
+    )
     result = run_tool(*args)
     assert result.returncode != 0
     assert f"['{mine}'] exist; pass --overwrite" in result.stderr
@@ -159,9 +192,13 @@ def tool():
 
 def test_bad_arguments_are_named(tool, photo_crops_dir, tmp_path):
     corruptions = [dict(type='RandomBoxMaskCorruption'), dict(type='DenoisingCorruption')]
-    with pytest.raises(ValueError, match=re.escape(
-            "--corruption-index [7] out of range; the config has "
-            "['0: RandomBoxMaskCorruption', '1: DenoisingCorruption']")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            '--corruption-index [7] out of range; the config has '
+            "['0: RandomBoxMaskCorruption', '1: DenoisingCorruption']"
+        ),
+    ):
         tool.select(corruptions, [1, 7])
     assert tool.select(corruptions, [1]) == corruptions[1:]
     with pytest.raises(ValueError, match=re.escape('--corruption-index [1] given more than')):

@@ -1,4 +1,5 @@
 """Restoration chains: corruption discovery, deterministic batches, chain contents, drawing."""
+
 import random
 
 import cv2
@@ -6,13 +7,21 @@ import numpy as np
 import pytest
 import torch
 from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
 
 import mmpretrain_ebm  # noqa: F401  (registers the algorithm and the corruptions)
-from mmpretrain.registry import MODELS
-from mmpretrain_ebm.visualization import (compute_restoration_chain, draw_curves,
-                                          draw_restoration_chains, find_corruptions,
-                                          find_crop_size, load_corrupted_batch, mean_psnr,
-                                          psnr, restoration_chains, to_uint8_images)
+from mmpretrain_ebm.visualization import (
+    compute_restoration_chain,
+    draw_curves,
+    draw_restoration_chains,
+    find_corruptions,
+    find_crop_size,
+    load_corrupted_batch,
+    mean_psnr,
+    psnr,
+    restoration_chains,
+    to_uint8_images,
+)
 
 IMG = 64  # the side of the photo_crops_dir crops
 NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
@@ -23,15 +32,22 @@ COLOR = dict(type='ColorizationCorruption', **NORM)
 @pytest.fixture(scope='module')
 def model():
     init_default_scope('mmpretrain')
-    model = MODELS.build(dict(
-        type='EnergyRestorationAlgorithm',
-        backbone=dict(type='VisionTransformer', img_size=IMG, patch_size=8,
-                      out_type='avg_featmap', final_norm=False,
-                      arch=dict(embed_dims=32, num_layers=1, num_heads=2,
-                                feedforward_channels=64)),
-        head=dict(type='EnergyHead', in_channels=32),
-        alpha=50.0,
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', to_rgb=True, **NORM)))
+    model = MODELS.build(
+        dict(
+            type='EnergyRestorationAlgorithm',
+            backbone=dict(
+                type='VisionTransformer',
+                img_size=IMG,
+                patch_size=8,
+                out_type='avg_featmap',
+                final_norm=False,
+                arch=dict(embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64),
+            ),
+            head=dict(type='EnergyHead', in_channels=32),
+            alpha=50.0,
+            data_preprocessor=dict(type='SelfSupDataPreprocessor', to_rgb=True, **NORM),
+        )
+    )
     model.init_weights()
     return model
 
@@ -42,9 +58,11 @@ def image_paths(photo_crops_dir):
 
 
 def test_find_corruptions_expands_a_mixed_corruption_and_keeps_a_single_one():
-    pipeline = [dict(type='LoadImageFromFile'),
-                dict(type='MixedCorruption', corruptions=[GRID, COLOR]),
-                dict(type='PackInputs')]
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='MixedCorruption', corruptions=[GRID, COLOR]),
+        dict(type='PackInputs'),
+    ]
     assert find_corruptions(pipeline) == [GRID, COLOR]
     assert find_corruptions([dict(type='LoadImageFromFile'), GRID]) == [GRID]
     with pytest.raises(ValueError, match='no \\*Corruption transform.*RandomFlip'):
@@ -63,7 +81,7 @@ def test_psnr_of_known_errors():
     noisy = clean.copy()
     noisy[0] += 10  # MSE 100 -> 10 log10(255^2 / 100)
     values = psnr(noisy, clean)
-    assert values[0] == pytest.approx(10 * np.log10(255 ** 2 / 100))
+    assert values[0] == pytest.approx(10 * np.log10(255**2 / 100))
     assert values[1] == np.inf
 
 
@@ -84,14 +102,11 @@ def test_corrupted_batch_is_fixed_and_leaves_the_global_rngs_alone(model, image_
     random.seed(1)
     np.random.seed(1)
     torch.manual_seed(1)
-    _, first, name = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor,
-                                          seed=3)
+    _, first, name = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor, seed=3)
     after = random.random(), np.random.rand(), torch.rand(1).item()
     assert after == before
-    _, again, _ = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor,
-                                       seed=3)
-    _, other, _ = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor,
-                                       seed=4)
+    _, again, _ = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor, seed=3)
+    _, other, _ = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor, seed=4)
     assert name == 'grid_mask'
     assert torch.equal(first, again)
     assert not torch.equal(first, other)
@@ -110,8 +125,7 @@ def test_corrupted_batch_never_reseeds_cuda_generators(model, image_paths, monke
 
 
 def test_chain_holds_corrupted_steps_and_clean_and_keeps_train_mode(model, image_paths):
-    clean, corrupted, name = load_corrupted_batch(image_paths, GRID, IMG,
-                                                  model.data_preprocessor)
+    clean, corrupted, name = load_corrupted_batch(image_paths, GRID, IMG, model.data_preprocessor)
     model.train()
     chain = compute_restoration_chain(model, clean, corrupted, name, ['a', 'b', 'c', 'd'])
     assert model.training
@@ -133,9 +147,11 @@ def test_chains_and_psnr_scalars_name_every_corruption_uniquely(model, image_pat
     chains = restoration_chains(model, image_paths[:2], [GRID, grid16, COLOR], IMG)
     assert [c.corruption for c in chains] == ['grid_mask_1', 'grid_mask_2', 'colorization']
     scalars = mean_psnr(chains)
-    assert set(scalars) == {f'{c}/psnr_{k}' for c in ('grid_mask_1', 'grid_mask_2',
-                                                        'colorization')
-                            for k in ('corrupted', 'step1', 'step2')}
+    assert set(scalars) == {
+        f'{c}/psnr_{k}'
+        for c in ('grid_mask_1', 'grid_mask_2', 'colorization')
+        for k in ('corrupted', 'step1', 'step2')
+    }
     assert scalars['colorization/psnr_step2'] == pytest.approx(chains[2].psnr[:, 2].mean())
 
 

@@ -21,6 +21,7 @@ folder) unless ``--images`` names files. Each pipeline is timed ``--repeat`` tim
 ``--num-images`` images, interleaved with the others, and its fastest run is reported: many
 short runs let the minimum find the quiet moments of a shared machine.
 """
+
 import os
 
 for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
@@ -56,8 +57,9 @@ def label(cfg: dict) -> str:
         parts = [' + '.join(label(c) for c in cfg['corruptions'])]
         parts += [f'{k}={v}' for k, v in cfg.items() if k not in ('type', 'corruptions')]
         return f'{name}: ' + ', '.join(parts)
-    return ' '.join([name] + [f'{k}={v}' for k, v in cfg.items()
-                              if k != 'type' and k not in NORM_KEYS])
+    return ' '.join(
+        [name] + [f'{k}={v}' for k, v in cfg.items() if k != 'type' and k not in NORM_KEYS]
+    )
 
 
 def config_corruptions() -> Dict[str, dict]:
@@ -82,21 +84,36 @@ def largest_block(cfg: dict) -> int:
 def parse_args(min_size: int, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Command-line options; ``--size`` must be at least ``min_size`` px."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--num-images', type=int, default=100,
-                        help='images per timed run (default %(default)s)')
-    parser.add_argument('--repeat', type=int, default=20,
-                        help='timed runs per pipeline; the fastest counts (default %(default)s)')
-    parser.add_argument('--size', type=int, default=224,
-                        help=f'crop size, at least {min_size} (default %(default)s)')
-    parser.add_argument('--images', nargs='+', type=Path,
-                        help=f'image files (default: scikit-image {", ".join(SKIMAGE_PHOTOS)})')
+    parser.add_argument(
+        '--num-images', type=int, default=100, help='images per timed run (default %(default)s)'
+    )
+    parser.add_argument(
+        '--repeat',
+        type=int,
+        default=20,
+        help='timed runs per pipeline; the fastest counts (default %(default)s)',
+    )
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=224,
+        help=f'crop size, at least {min_size} (default %(default)s)',
+    )
+    parser.add_argument(
+        '--images',
+        nargs='+',
+        type=Path,
+        help=f'image files (default: scikit-image {", ".join(SKIMAGE_PHOTOS)})',
+    )
     args = parser.parse_args(argv)
     for option in ('num_images', 'repeat'):
         if getattr(args, option) < 1:
             parser.error(f'--{option.replace("_", "-")} must be >= 1, got {getattr(args, option)}')
     if args.size < min_size:
-        parser.error(f'--size must be >= {min_size} (the largest grid cell / SR factor of the '
-                     f'configs), got {args.size}')
+        parser.error(
+            f'--size must be >= {min_size} (the largest grid cell / SR factor of the '
+            f'configs), got {args.size}'
+        )
     if args.images and not all(path.is_file() for path in args.images):
         parser.error(f'no such file(s): {[str(p) for p in args.images if not p.is_file()]}')
     return args
@@ -104,6 +121,7 @@ def parse_args(min_size: int, argv: Optional[Sequence[str]] = None) -> argparse.
 
 def write_skimage_jpegs(folder: Path) -> List[Path]:
     from skimage import data as skdata
+
     paths = []
     for name in SKIMAGE_PHOTOS:
         path = folder / f'{name}.jpg'
@@ -113,8 +131,9 @@ def write_skimage_jpegs(folder: Path) -> List[Path]:
     return paths
 
 
-def fastest_per_image(runners: Dict[str, Callable[[int], None]], num_images: int,
-                      repeat: int) -> Dict[str, float]:
+def fastest_per_image(
+    runners: Dict[str, Callable[[int], None]], num_images: int, repeat: int
+) -> Dict[str, float]:
     """Seconds per image of each runner, the fastest of ``repeat`` interleaved runs."""
     best = {name: float('inf') for name in runners}
     np.random.seed(0)
@@ -132,6 +151,7 @@ def runner(transforms: list, make_results: Callable[[int], dict]) -> Callable[[i
             results = make_results(index)
             for transform in transforms:
                 results = transform(results)
+
     return run
 
 
@@ -145,10 +165,19 @@ def print_table(title: str, per_image: Dict[str, float], last_column: str, own: 
     print('|' + '|'.join('-' * (w + 2) for w in widths) + '|')
     for name, seconds in per_image.items():
         ratio = (seconds - base) / base if own else seconds / base
-        cells = [name, f'{1 / seconds:.0f}', f'{seconds * 1e3:.3f}',
-                 '' if name == BASELINE else f'{ratio:.2f}']
-        print('| ' + ' | '.join(c.ljust(w) if i == 0 else c.rjust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + ' |')
+        cells = [
+            name,
+            f'{1 / seconds:.0f}',
+            f'{seconds * 1e3:.3f}',
+            '' if name == BASELINE else f'{ratio:.2f}',
+        ]
+        print(
+            '| '
+            + ' | '.join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            )
+            + ' |'
+        )
 
 
 def main() -> None:
@@ -179,12 +208,23 @@ def main() -> None:
         full_cost = fastest_per_image(full, args.num_images, args.repeat)
         alone_cost = fastest_per_image(alone, args.num_images, args.repeat)
     sizes = ', '.join(f'{p.shape[1]}x{p.shape[0]}' for p in photos)
-    print(f'{args.size} px, one thread, fastest of {args.repeat} runs x {args.num_images} '
-          f'images cycling over {len(paths)} photos ({sizes})')
-    print_table('1. Pipeline: LoadImageFromFile (JPEG) -> RandomResizedCrop -> RandomFlip -> '
-                'corruption -> PackInputs', full_cost, 'cost / RRC-only pipeline', own=False)
-    print_table('2. Transforms on decoded images: RandomResizedCrop -> corruption',
-                alone_cost, 'corruption / RRC', own=True)
+    print(
+        f'{args.size} px, one thread, fastest of {args.repeat} runs x {args.num_images} '
+        f'images cycling over {len(paths)} photos ({sizes})'
+    )
+    print_table(
+        '1. Pipeline: LoadImageFromFile (JPEG) -> RandomResizedCrop -> RandomFlip -> '
+        'corruption -> PackInputs',
+        full_cost,
+        'cost / RRC-only pipeline',
+        own=False,
+    )
+    print_table(
+        '2. Transforms on decoded images: RandomResizedCrop -> corruption',
+        alone_cost,
+        'corruption / RRC',
+        own=True,
+    )
 
 
 if __name__ == '__main__':

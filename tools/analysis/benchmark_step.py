@@ -21,6 +21,7 @@ Variants: see :mod:`step_variants` (``--variants`` lists them; the default is al
 ``mae`` only on a ViT). A variant that fails shows its error in the table, and the tool
 then exits with status 1.
 """
+
 import argparse
 import json
 import os
@@ -43,21 +44,33 @@ REFERENCE = 'bare-n2'
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', nargs='?', help='pretraining config (default: built from '
-                        '--backbone and --arch)')
+    parser.add_argument(
+        'config', nargs='?', help='pretraining config (default: built from --backbone and --arch)'
+    )
     parser.add_argument('--backbone', choices=tuple(BACKBONES), default='vit')
-    parser.add_argument('--arch', default='deit-small', help='backbone arch (default '
-                        "%(default)s; e.g. 'base' for ViT-B, 'tiny' for ConvNeXt/Swin)")
+    parser.add_argument(
+        '--arch',
+        default='deit-small',
+        help="backbone arch (default %(default)s; e.g. 'base' for ViT-B, 'tiny' for ConvNeXt/Swin)",
+    )
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument('--steps', type=int, default=5, help='timed steps (median; >= 5)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps first')
-    parser.add_argument('--variants', nargs='+', choices=VARIANTS, metavar='VARIANT',
-                        help=f'any of {", ".join(VARIANTS)} (default: all; mae only on a '
-                        'ViT)')
-    parser.add_argument('--repeats', type=int, default=1,
-                        help='run every variant this many times, interleaved (default 1)')
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        choices=VARIANTS,
+        metavar='VARIANT',
+        help=f'any of {", ".join(VARIANTS)} (default: all; mae only on a ViT)',
+    )
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=1,
+        help='run every variant this many times, interleaved (default 1)',
+    )
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--json', type=Path, help='also write the results to this file')
     parser.add_argument('--run-variant', help=argparse.SUPPRESS)  # child process
@@ -65,8 +78,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.steps < 5:
         parser.error(f'--steps must be >= 5 (a median of at least 5), got {args.steps}')
     if args.warmup < 1:
-        parser.error(f'--warmup must be >= 1 (the first step allocates state), got '
-                     f'{args.warmup}')
+        parser.error(f'--warmup must be >= 1 (the first step allocates state), got {args.warmup}')
     if args.repeats < 1:
         parser.error(f'--repeats must be >= 1, got {args.repeats}')
     if args.batch_size < 1 or args.img_size < 32:
@@ -91,8 +103,10 @@ def allocated_peak_mib(step: Callable[[], None]) -> float:
     state, gradients, graphs), from the profiler's memory timeline; the analogue of CUDA's
     ``max_memory_allocated``, without the libraries and allocator slack that RSS includes."""
     import warnings
-    with torch.profiler.profile(profile_memory=True, record_shapes=True,
-                                with_stack=True) as profile:
+
+    with torch.profiler.profile(
+        profile_memory=True, record_shapes=True, with_stack=True
+    ) as profile:
         step()
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter('ignore', FutureWarning)  # deprecated for CUDA snapshots
@@ -128,17 +142,45 @@ def run_variant(args: argparse.Namespace) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         allocated = allocated_peak_mib(step)
     median = statistics.median(times)
-    print('RESULT ' + json.dumps(dict(
-        variant=args.run_variant, seconds=median, min_seconds=min(times), times=times,
-        images_per_s=args.batch_size / median, peak_mib=peak, step_mib=peak - before,
-        allocated_mib=allocated)), flush=True)
+    print(
+        'RESULT '
+        + json.dumps(
+            dict(
+                variant=args.run_variant,
+                seconds=median,
+                min_seconds=min(times),
+                times=times,
+                images_per_s=args.batch_size / median,
+                peak_mib=peak,
+                step_mib=peak - before,
+                allocated_mib=allocated,
+            )
+        ),
+        flush=True,
+    )
 
 
 def child_command(args: argparse.Namespace, variant: str) -> List[str]:
-    command = [sys.executable, __file__, '--run-variant', variant, '--img-size',
-               str(args.img_size), '--batch-size', str(args.batch_size), '--device',
-               args.device, '--steps', str(args.steps), '--warmup', str(args.warmup),
-               '--backbone', args.backbone, '--arch', args.arch]
+    command = [
+        sys.executable,
+        __file__,
+        '--run-variant',
+        variant,
+        '--img-size',
+        str(args.img_size),
+        '--batch-size',
+        str(args.batch_size),
+        '--device',
+        args.device,
+        '--steps',
+        str(args.steps),
+        '--warmup',
+        str(args.warmup),
+        '--backbone',
+        args.backbone,
+        '--arch',
+        args.arch,
+    ]
     if args.threads:
         command += ['--threads', str(args.threads)]
     return command + ([str(Path(args.config).resolve())] if args.config else [])
@@ -146,14 +188,20 @@ def child_command(args: argparse.Namespace, variant: str) -> List[str]:
 
 def run_child(args: argparse.Namespace, variant: str, env: dict, bar) -> dict:
     """One variant in a fresh process; its result dict (or ``error``)."""
-    process = subprocess.Popen(child_command(args, variant), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    process = subprocess.Popen(
+        child_command(args, variant),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
     result = None
     for line in process.stdout:
         if line.startswith('TICK'):
             bar.update(1)
         elif line.startswith('RESULT '):
-            result = json.loads(line[len('RESULT '):])
+            result = json.loads(line[len('RESULT ') :])
     stderr = process.stderr.read()
     if process.wait() != 0 or result is None:
         tail = '\n'.join(stderr.strip().splitlines()[-5:])
@@ -169,16 +217,22 @@ def combine_runs(variant: str, runs: List[dict], batch_size: int) -> dict:
         return failed[0]
     times = [t for run in runs for t in run['times']]
     seconds = statistics.median(times)
-    return dict(variant=variant, seconds=seconds, min_seconds=min(times), times=times,
-                images_per_s=batch_size / seconds,
-                peak_mib=statistics.median(run['peak_mib'] for run in runs),
-                step_mib=statistics.median(run['step_mib'] for run in runs),
-                allocated_mib=statistics.median(run['allocated_mib'] for run in runs),
-                peaks_mib=[run['peak_mib'] for run in runs])
+    return dict(
+        variant=variant,
+        seconds=seconds,
+        min_seconds=min(times),
+        times=times,
+        images_per_s=batch_size / seconds,
+        peak_mib=statistics.median(run['peak_mib'] for run in runs),
+        step_mib=statistics.median(run['step_mib'] for run in runs),
+        allocated_mib=statistics.median(run['allocated_mib'] for run in runs),
+        peaks_mib=[run['peak_mib'] for run in runs],
+    )
 
 
 def measure_all(args: argparse.Namespace) -> List[dict]:
     from tqdm import tqdm
+
     env = dict(os.environ, PYTHONPATH=f'{REPO}{os.pathsep}{os.environ.get("PYTHONPATH", "")}')
     runs: Dict[str, List[dict]] = {variant: [] for variant in args.variants}
     total = args.repeats * len(args.variants) * (args.warmup + args.steps)
@@ -187,39 +241,46 @@ def measure_all(args: argparse.Namespace) -> List[dict]:
             for variant in args.variants:
                 bar.set_description(f'{variant} ({repeat + 1}/{args.repeats})')
                 runs[variant].append(run_child(args, variant, env, bar))
-    return [combine_runs(variant, variant_runs, args.batch_size)
-            for variant, variant_runs in runs.items()]
+    return [
+        combine_runs(variant, variant_runs, args.batch_size)
+        for variant, variant_runs in runs.items()
+    ]
 
 
 def format_table(results: List[dict], args: argparse.Namespace) -> str:
-    reference = next((r for r in results if r['variant'] == REFERENCE and 'error' not in r),
-                     None)
+    reference = next((r for r in results if r['variant'] == REFERENCE and 'error' not in r), None)
     cuda = args.device == 'cuda'
-    header = (f'{"variant":<22}{"s/step":>9}{"img/s":>8}{"x time":>8}{"min s":>8}{"x min":>7}'
-              f'{"peak":>9}{"x peak":>8}{"step":>9}{"x step":>8}'
-              + ('' if cuda else f'{"alloc":>8}{"x alloc":>8}'))
+    header = (
+        f'{"variant":<22}{"s/step":>9}{"img/s":>8}{"x time":>8}{"min s":>8}{"x min":>7}'
+        f'{"peak":>9}{"x peak":>8}{"step":>9}{"x step":>8}'
+        + ('' if cuda else f'{"alloc":>8}{"x alloc":>8}')
+    )
     lines = [header, '-' * len(header)]
     for r in results:
         if 'error' in r:
             lines.append(f'{r["variant"]:<22}  failed: {r["error"].splitlines()[-1]}')
             continue
-        ratio = (lambda key: f'{r[key] / reference[key]:.2f}') if reference else (
-            lambda key: '-')
-        line = (f'{r["variant"]:<22}{r["seconds"]:>9.3f}{r["images_per_s"]:>8.2f}'
-                f'{ratio("seconds"):>8}{r["min_seconds"]:>8.3f}{ratio("min_seconds"):>7}'
-                f'{r["peak_mib"]:>9.0f}{ratio("peak_mib"):>8}'
-                f'{r["step_mib"]:>9.0f}{ratio("step_mib"):>8}')
+        ratio = (lambda key: f'{r[key] / reference[key]:.2f}') if reference else (lambda key: '-')
+        line = (
+            f'{r["variant"]:<22}{r["seconds"]:>9.3f}{r["images_per_s"]:>8.2f}'
+            f'{ratio("seconds"):>8}{r["min_seconds"]:>8.3f}{ratio("min_seconds"):>7}'
+            f'{r["peak_mib"]:>9.0f}{ratio("peak_mib"):>8}'
+            f'{r["step_mib"]:>9.0f}{ratio("step_mib"):>8}'
+        )
         if not cuda:
             line += f'{r["allocated_mib"]:>8.0f}{ratio("allocated_mib"):>8}'
         lines.append(line)
     model = args.config or f'{args.backbone} {args.arch}'
-    memory = ('MiB allocated' if cuda else
-              'MiB: peak/step = RSS, alloc = live tensors (profiled step)')
-    lines.append(f'{model}, {args.img_size} px, batch {args.batch_size}, {args.device}'
-                 f'{" (bf16 autocast)" if cuda else ""}, median of '
-                 f'{args.steps} steps after {args.warmup}'
-                 f'{f" in each of {args.repeats} interleaved runs" if args.repeats > 1 else ""}'
-                 f'; memory in {memory}; ratios against {REFERENCE}')
+    memory = (
+        'MiB allocated' if cuda else 'MiB: peak/step = RSS, alloc = live tensors (profiled step)'
+    )
+    lines.append(
+        f'{model}, {args.img_size} px, batch {args.batch_size}, {args.device}'
+        f'{" (bf16 autocast)" if cuda else ""}, median of '
+        f'{args.steps} steps after {args.warmup}'
+        f'{f" in each of {args.repeats} interleaved runs" if args.repeats > 1 else ""}'
+        f'; memory in {memory}; ratios against {REFERENCE}'
+    )
     return '\n'.join(lines)
 
 

@@ -29,6 +29,7 @@ Without CONFIG the model is the energy model of ``--backbone``/``--arch`` (a ViT
 patch tokens after the final LayerNorm, as the repository's configs do). With CONFIG its
 ``model`` is used and ``--backbone``/``--arch`` are ignored.
 """
+
 import argparse
 import copy
 from typing import Callable, Dict, Tuple
@@ -53,8 +54,14 @@ MAE_BACKBONE = 'VisionTransformer'  # the only backbone MMPretrain's MAE has an 
 MEAN = [123.675, 116.28, 103.53]
 STD = [58.395, 57.12, 57.375]
 BACKBONES = {
-    'vit': lambda arch, size: dict(type='VisionTransformer', arch=arch, img_size=size,
-                                   patch_size=16, out_type='avg_featmap', final_norm=False),
+    'vit': lambda arch, size: dict(
+        type='VisionTransformer',
+        arch=arch,
+        img_size=size,
+        patch_size=16,
+        out_type='avg_featmap',
+        final_norm=False,
+    ),
     'convnext': lambda arch, size: dict(type='ConvNeXt', arch=arch),
     'swin': lambda arch, size: dict(type='SwinTransformer', arch=arch, img_size=size),
 }
@@ -79,21 +86,27 @@ def energy_model_cfg(args: argparse.Namespace) -> dict:
     """The energy-model config (``type='EnergyRestorationAlgorithm'``)."""
     if args.config:
         from mmengine.config import Config
+
         cfg = Config.fromfile(args.config).model.to_dict()
         if cfg.get('type') != 'EnergyRestorationAlgorithm':
-            raise SystemExit(f'{args.config}: model.type is {cfg.get("type")!r}, expected '
-                             "'EnergyRestorationAlgorithm'")
+            raise SystemExit(
+                f'{args.config}: model.type is {cfg.get("type")!r}, expected '
+                "'EnergyRestorationAlgorithm'"
+            )
         return cfg
     backbone = BACKBONES[args.backbone](args.arch, args.img_size)
-    return dict(type='EnergyRestorationAlgorithm', backbone=backbone,
-                head=dict(type='EnergyHead', in_channels=backbone_output(backbone, args)[0]),
-                data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=MEAN, std=STD,
-                                       to_rgb=True))
+    return dict(
+        type='EnergyRestorationAlgorithm',
+        backbone=backbone,
+        head=dict(type='EnergyHead', in_channels=backbone_output(backbone, args)[0]),
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=MEAN, std=STD, to_rgb=True),
+    )
 
 
 def backbone_output(backbone_cfg: dict, args: argparse.Namespace) -> Tuple[int, int]:
     """(width, ndim) of the backbone's last output, from a forward of one image."""
     from mmpretrain.registry import MODELS
+
     backbone = MODELS.build(copy.deepcopy(backbone_cfg))
     with torch.no_grad():
         out = backbone(torch.zeros(1, 3, args.img_size, args.img_size))[-1]
@@ -105,10 +118,15 @@ def photo_batch(args: argparse.Namespace) -> Tuple[torch.Tensor, torch.Tensor]:
     16 px cells, half of them, filled with the mean, i.e. 0 after normalization)."""
     import cv2
     from skimage import data as skdata
+
     photos = [skdata.astronaut(), skdata.coffee(), skdata.chelsea(), skdata.rocket()]
     size = args.img_size
-    clean = np.stack([cv2.resize(photos[i % 4], (size, size), interpolation=cv2.INTER_AREA)
-                      for i in range(args.batch_size)])[..., ::-1]  # RGB -> BGR
+    clean = np.stack(
+        [
+            cv2.resize(photos[i % 4], (size, size), interpolation=cv2.INTER_AREA)
+            for i in range(args.batch_size)
+        ]
+    )[..., ::-1]  # RGB -> BGR
     rng = np.random.default_rng(0)
     cells = rng.random((args.batch_size, -(-size // 16), -(-size // 16))) < 0.5
     mask = cells.repeat(16, 1).repeat(16, 2)[:, :size, :size]
@@ -120,8 +138,8 @@ def photo_batch(args: argparse.Namespace) -> Tuple[torch.Tensor, torch.Tensor]:
 
 def optim_wrapper(model: torch.nn.Module, device: str):
     from mmengine.optim import AmpOptimWrapper, OptimWrapper
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95),
-                                  weight_decay=0.05)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
     if device == 'cuda':
         return AmpOptimWrapper(optimizer=optimizer, dtype='bfloat16')
     return OptimWrapper(optimizer=optimizer)
@@ -133,9 +151,11 @@ def mmengine_step(model: torch.nn.Module, data: dict, device: str) -> Callable[[
 
 
 def build_ebm(name: str, args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
-    import mmpretrain_ebm  # noqa: F401
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
+
+    import mmpretrain_ebm  # noqa: F401
+
     cfg = energy_model_cfg(args)
     cfg.update(EBM_VARIANTS[name])
     model = MODELS.build(cfg).to(args.device)
@@ -150,21 +170,24 @@ def listing1_gradients(backbone, head, alpha, start, images, num_steps: int) -> 
 
     ``start``/``images``: normalized corrupted and clean batches [B, C, H, W]."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
+
     corrupted_images, loss = start, 0
     autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=images.is_cuda)
     with autocast, sdpa_kernel(SDPBackend.MATH):
         for _ in range(num_steps):
             corrupted_images = corrupted_images.detach().requires_grad_(True)
             energy_score = head(backbone(corrupted_images))
-            im_grad, = torch.autograd.grad(energy_score.sum(), corrupted_images,
-                                           create_graph=True)
+            (im_grad,) = torch.autograd.grad(
+                energy_score.sum(), corrupted_images, create_graph=True
+            )
             corrupted_images = corrupted_images - alpha * im_grad
             loss = loss + F.smooth_l1_loss(corrupted_images.float(), images, beta=1.0)
     loss.backward()
 
 
-def finite_difference_gradients(backbone, head, alpha, start, images, num_steps: int,
-                                rel_eps: float = 1e-4) -> None:
+def finite_difference_gradients(
+    backbone, head, alpha, start, images, num_steps: int, rel_eps: float = 1e-4
+) -> None:
     """Listing 1's ``.grad`` with the second-order term estimated from first-order passes
     only, the least work the finite-difference estimator can do. Per step: one pass at
     x = SG(x_{n-1}) for E, dE/dx and grad_theta E(x); then u = -alpha dL/dx_n and one pass for
@@ -175,28 +198,33 @@ def finite_difference_gradients(backbone, head, alpha, start, images, num_steps:
     first (drop path), and BatchNorm statistics are not frozen (the benchmarked backbones
     have none)."""
     from mmpretrain_ebm.models.utils.finite_difference import full_precision
+
     params = [p for module in (backbone, head) for p in module.parameters()]
     devices = [start.device] if start.is_cuda else []
     x = start
     with full_precision(start.device.type):
         for _ in range(num_steps):
             x = x.detach().requires_grad_(True)
-            random_state = (torch.get_rng_state(),
-                            [torch.cuda.get_rng_state(device) for device in devices])
-            im_grad, *base = torch.autograd.grad(head(backbone(x)).sum(), [x, *params],
-                                                 allow_unused=True)
+            random_state = (
+                torch.get_rng_state(),
+                [torch.cuda.get_rng_state(device) for device in devices],
+            )
+            im_grad, *base = torch.autograd.grad(
+                head(backbone(x)).sum(), [x, *params], allow_unused=True
+            )
             x_next = x.detach() - alpha * im_grad
             loss = F.smooth_l1_loss(x_next.float(), images, beta=1.0)
             loss_grad, alpha_grad = torch.autograd.grad(loss, [x_next, alpha])
             direction = -alpha.detach() * loss_grad
-            eps = rel_eps * max(x.norm().item(), x.numel()**0.5) / direction.norm().item()
+            eps = rel_eps * max(x.norm().item(), x.numel() ** 0.5) / direction.norm().item()
             moved = x.detach() + eps * direction
             with torch.random.fork_rng(devices=devices):
                 torch.set_rng_state(random_state[0])
                 for device, state in zip(devices, random_state[1]):
                     torch.cuda.set_rng_state(state, device)
-                moved_grads = torch.autograd.grad(head(backbone(moved)).sum(), params,
-                                                  allow_unused=True)
+                moved_grads = torch.autograd.grad(
+                    head(backbone(moved)).sum(), params, allow_unused=True
+                )
             for param, before, after in zip(params, base, moved_grads):
                 if before is not None:
                     add_grad(param, after.sub_(before).div_(eps))
@@ -213,16 +241,21 @@ def add_grad(param: torch.Tensor, grad: torch.Tensor) -> None:
 
 
 #: ``bare-*`` variants: (number of steps, how the gradients are computed).
-BARE_VARIANTS = {'bare-n1': (1, listing1_gradients), 'bare-n2': (2, listing1_gradients),
-                 'bare-fd-n2': (2, finite_difference_gradients)}
+BARE_VARIANTS = {
+    'bare-n1': (1, listing1_gradients),
+    'bare-n2': (2, listing1_gradients),
+    'bare-fd-n2': (2, finite_difference_gradients),
+}
 VARIANTS = (*BARE_VARIANTS, *EBM_VARIANTS, 'mae', 'supervised')
 
 
 def build_bare(name: str, args: argparse.Namespace, clean, corrupted) -> Callable:
     """A plain PyTorch training step on the same backbone and head: AdamW, SmoothL1(beta=1),
     the gradients of :data:`BARE_VARIANTS`."""
-    import mmpretrain_ebm  # noqa: F401
     from mmpretrain.registry import MODELS
+
+    import mmpretrain_ebm  # noqa: F401
+
     num_steps, gradients = BARE_VARIANTS[name]
     cfg = energy_model_cfg(args)
     backbone = MODELS.build(cfg['backbone']).to(args.device)
@@ -247,6 +280,7 @@ def build_bare(name: str, args: argparse.Namespace, clean, corrupted) -> Callabl
 def build_mae(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
+
     backbone = backbone_cfg(args)
     if backbone['type'] != MAE_BACKBONE:
         raise SystemExit(f'mae needs a VisionTransformer backbone, got {backbone["type"]}')
@@ -254,15 +288,32 @@ def build_mae(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
     patch = backbone.get('patch_size', 16)
     cfg = dict(
         type='MAE',
-        backbone=dict(type='MAEViT', arch=backbone['arch'], img_size=args.img_size,
-                      patch_size=patch, mask_ratio=0.75),
-        neck=dict(type='MAEPretrainDecoder', num_patches=(args.img_size // patch)**2,
-                  patch_size=patch, in_chans=3, embed_dim=width, decoder_embed_dim=512,
-                  decoder_depth=8, decoder_num_heads=16, mlp_ratio=4.),
-        head=dict(type='MAEPretrainHead', norm_pix=True, patch_size=patch,
-                  loss=dict(type='PixelReconstructionLoss', criterion='L2')),
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=MEAN, std=STD,
-                               to_rgb=True))
+        backbone=dict(
+            type='MAEViT',
+            arch=backbone['arch'],
+            img_size=args.img_size,
+            patch_size=patch,
+            mask_ratio=0.75,
+        ),
+        neck=dict(
+            type='MAEPretrainDecoder',
+            num_patches=(args.img_size // patch) ** 2,
+            patch_size=patch,
+            in_chans=3,
+            embed_dim=width,
+            decoder_embed_dim=512,
+            decoder_depth=8,
+            decoder_num_heads=16,
+            mlp_ratio=4.0,
+        ),
+        head=dict(
+            type='MAEPretrainHead',
+            norm_pix=True,
+            patch_size=patch,
+            loss=dict(type='PixelReconstructionLoss', criterion='L2'),
+        ),
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=MEAN, std=STD, to_rgb=True),
+    )
     model = MODELS.build(cfg).to(args.device)
     data = dict(inputs=clean, data_samples=[DataSample()] * len(clean))
     return mmengine_step(model, data, args.device)
@@ -271,14 +322,21 @@ def build_mae(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
 def build_supervised(args: argparse.Namespace, clean, corrupted) -> Callable[[], None]:
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
+
     backbone = backbone_cfg(args)
     width, ndim = backbone_output(backbone, args)
-    cfg = dict(type='ImageClassifier', backbone=backbone,
-               neck=dict(type='GlobalAveragePooling') if ndim == 4 else None,
-               head=dict(type='LinearClsHead', num_classes=1000, in_channels=width,
-                         loss=dict(type='CrossEntropyLoss')),
-               data_preprocessor=dict(type='ClsDataPreprocessor', mean=MEAN, std=STD,
-                                      to_rgb=True))
+    cfg = dict(
+        type='ImageClassifier',
+        backbone=backbone,
+        neck=dict(type='GlobalAveragePooling') if ndim == 4 else None,
+        head=dict(
+            type='LinearClsHead',
+            num_classes=1000,
+            in_channels=width,
+            loss=dict(type='CrossEntropyLoss'),
+        ),
+        data_preprocessor=dict(type='ClsDataPreprocessor', mean=MEAN, std=STD, to_rgb=True),
+    )
     model = MODELS.build(cfg).to(args.device)
     samples = [DataSample().set_gt_label(i % 1000) for i in range(len(clean))]
     return mmengine_step(model, dict(inputs=clean, data_samples=samples), args.device)

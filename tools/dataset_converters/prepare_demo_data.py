@@ -18,6 +18,7 @@ regenerated when every entry of ``train/`` and ``val/`` has that version's names
 (``<photograph>_<3 digits>.png``, with the photographs of this list or ``cat``), and refused
 like any other folder otherwise.
 """
+
 import argparse
 import hashlib
 import json
@@ -43,8 +44,14 @@ PHOTO_LOADERS: Dict[str, Callable[[], np.ndarray]] = {
     'motorcycle_left': lambda: skdata.stereo_motorcycle()[0],
     'motorcycle_right': lambda: skdata.stereo_motorcycle()[1],
 }
-TRAIN_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry',
-                'hubble_deep_field')
+TRAIN_PHOTOS = (
+    'astronaut',
+    'coffee',
+    'chelsea',
+    'rocket',
+    'immunohistochemistry',
+    'hubble_deep_field',
+)
 # the two views of a stereo pair: one scene that the training photographs do not show
 VAL_PHOTOS = ('motorcycle_left', 'motorcycle_right')
 SPLITS = {'train': TRAIN_PHOTOS, 'val': VAL_PHOTOS}
@@ -69,23 +76,30 @@ def load_photos(names: tuple) -> Dict[str, np.ndarray]:
     return photos
 
 
-def random_crops(image: np.ndarray, crop: int, count: int,
-                 rng: np.random.Generator) -> List[np.ndarray]:
+def random_crops(
+    image: np.ndarray, crop: int, count: int, rng: np.random.Generator
+) -> List[np.ndarray]:
     """``count`` random ``crop`` x ``crop`` crops of ``image`` (HxWx3)."""
     height, width = image.shape[:2]
     if min(height, width) < crop:
         raise ValueError(f'crop {crop} does not fit an image of {height}x{width}')
     tops = rng.integers(0, height - crop + 1, size=count)
     lefts = rng.integers(0, width - crop + 1, size=count)
-    return [image[t:t + crop, left:left + crop] for t, left in zip(tops, lefts)]
+    return [image[t : t + crop, left : left + crop] for t, left in zip(tops, lefts)]
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_split(out: Path, split: str, photos: Dict[str, np.ndarray], crop: int,
-                per_image: int, rng: np.random.Generator) -> Dict[str, str]:
+def write_split(
+    out: Path,
+    split: str,
+    photos: Dict[str, np.ndarray],
+    crop: int,
+    per_image: int,
+    rng: np.random.Generator,
+) -> Dict[str, str]:
     """Write the crops of ``photos`` as PNG files into ``out/split``; return their
     ``split/name`` paths with their SHA-256."""
     (out / split).mkdir(parents=True, exist_ok=True)
@@ -105,8 +119,12 @@ def crop_name(split: str, photo: str, index: int) -> str:
 
 def planned_files(per_image: int) -> Set[str]:
     """The ``split/name`` paths :func:`write_split` gives the crops."""
-    return {crop_name(split, photo, index) for split, photos in SPLITS.items()
-            for photo in photos for index in range(per_image)}
+    return {
+        crop_name(split, photo, index)
+        for split, photos in SPLITS.items()
+        for photo in photos
+        for index in range(per_image)
+    }
 
 
 def read_manifest(out: Path) -> Optional[dict]:
@@ -119,18 +137,24 @@ def read_manifest(out: Path) -> Optional[dict]:
         if not (isinstance(manifest['settings'], dict) and isinstance(manifest['files'], dict)):
             raise TypeError('settings and files must be JSON objects')
     except (ValueError, KeyError, TypeError) as error:
-        raise DemoDataError(f'{path} is not a manifest written by this tool ({error!r}); '
-                            'remove it or choose another output folder') from error
+        raise DemoDataError(
+            f'{path} is not a manifest written by this tool ({error!r}); '
+            'remove it or choose another output folder'
+        ) from error
     return manifest
 
 
-def write_manifest(out: Path, settings: dict, files: Dict[str, Optional[str]],
-                   complete: bool) -> None:
+def write_manifest(
+    out: Path, settings: dict, files: Dict[str, Optional[str]], complete: bool
+) -> None:
     """Record ``files`` (path -> SHA-256, None while still being written), atomically."""
     out.mkdir(parents=True, exist_ok=True)
     temporary = out / f'.{MANIFEST}.tmp'
-    temporary.write_text(json.dumps(dict(settings=settings, complete=complete, files=files),
-                                    indent=1, sort_keys=True))
+    temporary.write_text(
+        json.dumps(
+            dict(settings=settings, complete=complete, files=files), indent=1, sort_keys=True
+        )
+    )
     os.replace(temporary, out / MANIFEST)
 
 
@@ -140,8 +164,10 @@ def split_entries(out: Path) -> List[str]:
     for split in SPLITS:
         folder = out / split
         if folder.exists() and not folder.is_dir():
-            raise DemoDataError(f'{folder} is a file; the tool writes the {split} crops into '
-                                'a folder of that name: choose another output folder')
+            raise DemoDataError(
+                f'{folder} is a file; the tool writes the {split} crops into '
+                'a folder of that name: choose another output folder'
+            )
         if folder.is_dir():
             entries += [f'{split}/{path.name}' for path in folder.iterdir()]
     return entries
@@ -163,26 +189,34 @@ def is_ours(out: Path, entry: str, manifest: Optional[dict]) -> bool:
 
 def prepare(out: Path, crop: int, per_image: int, seed: int) -> str:
     """Make ``out`` hold the demo crops of these settings; return what was done."""
-    settings = dict(crop=crop, per_image=per_image, seed=seed,
-                    **{split: list(photos) for split, photos in SPLITS.items()})
+    settings = dict(
+        crop=crop,
+        per_image=per_image,
+        seed=seed,
+        **{split: list(photos) for split, photos in SPLITS.items()},
+    )
     manifest = read_manifest(out)
     entries = split_entries(out)
     ours = {entry for entry in entries if is_ours(out, entry, manifest)}
     foreign = sorted(set(entries) - ours)
     if foreign:
-        shown = ', '.join(foreign[:SHOWN]) + (f' and {len(foreign) - SHOWN} more'
-                                               if len(foreign) > SHOWN else '')
+        shown = ', '.join(foreign[:SHOWN]) + (
+            f' and {len(foreign) - SHOWN} more' if len(foreign) > SHOWN else ''
+        )
         raise DemoDataError(
             f'{out} holds files that this tool did not write (or that changed since it '
             f'wrote them): {shown}. Nothing was changed; move them out of {out}/train and '
-            f'{out}/val, or choose another output folder.')
+            f'{out}/val, or choose another output folder.'
+        )
     planned = planned_files(per_image)
     if manifest is None:
         reason = 'replacing the crops of an earlier version' if ours else 'new folder'
     elif manifest['settings'] != settings:
         reason = 'settings changed: ' + ', '.join(
             f'{key} {manifest["settings"].get(key)} -> {value}'
-            for key, value in settings.items() if manifest['settings'].get(key) != value)
+            for key, value in settings.items()
+            if manifest['settings'].get(key) != value
+        )
     elif not manifest.get('complete') or ours != planned:
         reason = 'completing an incomplete folder'
     else:
@@ -190,8 +224,7 @@ def prepare(out: Path, crop: int, per_image: int, seed: int) -> str:
     photos = {split: load_photos(names) for split, names in SPLITS.items()}
     smallest = min(min(image.shape[:2]) for images in photos.values() for image in images.values())
     if crop > smallest:
-        raise DemoDataError(f'--crop {crop} does not fit the photographs: allowed 8 to '
-                            f'{smallest}')
+        raise DemoDataError(f'--crop {crop} does not fit the photographs: allowed 8 to {smallest}')
     for entry in ours:
         (out / entry).unlink()
     write_manifest(out, settings, dict.fromkeys(sorted(planned)), complete=False)
@@ -211,8 +244,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     if args.crop < 8 or args.per_image < 1:
-        parser.error(f'--crop must be >= 8 and --per-image >= 1, got {args.crop}, '
-                     f'{args.per_image}')
+        parser.error(f'--crop must be >= 8 and --per-image >= 1, got {args.crop}, {args.per_image}')
     try:
         print(prepare(args.out, args.crop, args.per_image, args.seed))
     except DemoDataError as error:

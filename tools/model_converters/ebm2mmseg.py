@@ -30,6 +30,7 @@ backbones interpolate them when they load (the tool checks that this load succee
 
 The checkpoint is read with ``torch.load(weights_only=True)``.
 """
+
 import argparse
 import hashlib
 import os
@@ -52,7 +53,7 @@ PRETRAIN_PREFIX = 'backbone.'
 # A top-level output norm of a multi-stage backbone: ``norm2.weight`` (ConvNeXt, Swin).
 STAGE_OUTPUT_NORM = re.compile(r'^(norm\d+)\.')
 # Per backbone class, the top-level modules that act on the pooled feature only.
-POOLED_FEATURE_MODULES = {'VisionTransformer': ('ln2', )}
+POOLED_FEATURE_MODULES = {'VisionTransformer': ('ln2',)}
 
 
 class ConversionError(RuntimeError):
@@ -65,8 +66,10 @@ def load_pretraining_state(path: Path) -> Tuple[Dict[str, torch.Tensor], dict]:
         raise ConversionError(f'pretraining checkpoint {str(path)!r} does not exist')
     checkpoint = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     if not isinstance(checkpoint, dict):
-        raise ConversionError(f'{path} holds a {type(checkpoint).__name__}, expected a dict '
-                              'written by mmengine (with a "state_dict" entry)')
+        raise ConversionError(
+            f'{path} holds a {type(checkpoint).__name__}, expected a dict '
+            'written by mmengine (with a "state_dict" entry)'
+        )
     state = checkpoint.get('state_dict', checkpoint)
     return state, checkpoint.get('meta') or {}
 
@@ -83,20 +86,22 @@ def extract_backbone(state: Dict[str, torch.Tensor], source: str) -> 'OrderedDic
         raise ConversionError(
             f'{source} has no {PRETRAIN_PREFIX!r} tensors (top-level names: {prefixes}); '
             'expected a checkpoint written by our pretraining (EnergyRestorationAlgorithm). '
-            'A checkpoint this tool already converted goes into the config as it is.')
+            'A checkpoint this tool already converted goes into the config as it is.'
+        )
     backbone = OrderedDict()
     progress = ProgressBar(len(names), file=sys.stdout)
     for name in names:
-        backbone[name[len(PRETRAIN_PREFIX):]] = state[name].clone()
+        backbone[name[len(PRETRAIN_PREFIX) :]] = state[name].clone()
         progress.update()
     sys.stdout.write('\n')
     metadata = getattr(state, '_metadata', None)
     if metadata is not None:
         stem = PRETRAIN_PREFIX.rstrip('.')
         backbone._metadata = OrderedDict(
-            (key[len(PRETRAIN_PREFIX):] if key != stem else '', value)
+            (key[len(PRETRAIN_PREFIX) :] if key != stem else '', value)
             for key, value in metadata.items()
-            if key == stem or key.startswith(PRETRAIN_PREFIX))
+            if key == stem or key.startswith(PRETRAIN_PREFIX)
+        )
     return backbone
 
 
@@ -108,6 +113,7 @@ def build_target_backbone(config: Config) -> nn.Module:
     backbone_cfg = backbone_cfg.copy()
     backbone_cfg.init_cfg = None
     from mmseg.registry import MODELS
+
     # a scoped switch: the caller's default scope (e.g. 'mmpretrain') is restored afterwards
     with DefaultScope.overwrite_default_scope(config.get('default_scope', 'mmseg')):
         return MODELS.build(backbone_cfg)
@@ -118,8 +124,9 @@ def top_module(key: str) -> str:
     return key.split('.', 1)[0]
 
 
-def reconcile_dense_outputs(weights: 'OrderedDict',
-                            backbone: nn.Module) -> Tuple[List[str], List[str]]:
+def reconcile_dense_outputs(
+    weights: 'OrderedDict', backbone: nn.Module
+) -> Tuple[List[str], List[str]]:
     """Add missing stage output norms to ``weights``, drop pooled-feature modules from it.
 
     Both only apply to top-level modules that one side lacks as a whole (see the module
@@ -128,11 +135,17 @@ def reconcile_dense_outputs(weights: 'OrderedDict',
     target = backbone.state_dict()
     source_modules = {top_module(key) for key in weights}
     target_modules = {top_module(key) for key in target}
-    added = [key for key in target if STAGE_OUTPUT_NORM.match(key)
-             and top_module(key) not in source_modules]
+    added = [
+        key
+        for key in target
+        if STAGE_OUTPUT_NORM.match(key) and top_module(key) not in source_modules
+    ]
     pooled = POOLED_FEATURE_MODULES.get(type(backbone).__name__, ())
-    dropped = [key for key in weights if top_module(key) in pooled
-               and top_module(key) not in target_modules]
+    dropped = [
+        key
+        for key in weights
+        if top_module(key) in pooled and top_module(key) not in target_modules
+    ]
     for key in added:
         weights[key] = target[key].clone()
     for key in dropped:
@@ -162,15 +175,20 @@ def check_loads(weights: 'OrderedDict', backbone: nn.Module) -> None:
         problems.append(str(error))
     else:
         if result.missing_keys:
-            problems.append('missing keys (in the backbone, not in the checkpoint):\n  ' +
-                            '\n  '.join(result.missing_keys))
+            problems.append(
+                'missing keys (in the backbone, not in the checkpoint):\n  '
+                + '\n  '.join(result.missing_keys)
+            )
         if result.unexpected_keys:
-            problems.append('unexpected keys (in the checkpoint, not in the backbone):\n  ' +
-                            '\n  '.join(result.unexpected_keys))
+            problems.append(
+                'unexpected keys (in the checkpoint, not in the backbone):\n  '
+                + '\n  '.join(result.unexpected_keys)
+            )
     if problems:
         raise ConversionError(
             f'the checkpoint does not fit {type(backbone).__name__} of the config; nothing '
-            'was written.\n' + '\n'.join(problems))
+            'was written.\n' + '\n'.join(problems)
+        )
 
 
 def check_out(out: Path, overwrite: bool) -> None:
@@ -180,8 +198,10 @@ def check_out(out: Path, overwrite: bool) -> None:
     if not folder.is_dir():
         raise ConversionError(f'cannot write OUT {out}: {folder} is a file, not a folder')
     if out.is_dir():
-        raise ConversionError(f'OUT {out} is a directory; give the checkpoint file to write, '
-                              f'e.g. {out / "backbone.pth"}')
+        raise ConversionError(
+            f'OUT {out} is a directory; give the checkpoint file to write, '
+            f'e.g. {out / "backbone.pth"}'
+        )
     if out.exists() and not overwrite:
         raise ConversionError(f'{out} exists; pass --overwrite to replace it')
 
@@ -209,15 +229,17 @@ def sha256_prefix(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()[:8]
 
 
-def convert(config_path: Path, source: Path, out: Path, cfg_options: dict = None,
-            overwrite: bool = False) -> dict:
+def convert(
+    config_path: Path, source: Path, out: Path, cfg_options: dict = None, overwrite: bool = False
+) -> dict:
     """Convert ``source`` for the backbone of ``config_path``, write ``out``.
 
     Returns the ``meta`` written into ``out`` (with the added and dropped keys).
     """
     if out.resolve() == source.resolve():
-        raise ConversionError(f'OUT {out} is the pretraining checkpoint itself; choose '
-                              'another path')
+        raise ConversionError(
+            f'OUT {out} is the pretraining checkpoint itself; choose another path'
+        )
     check_out(out, overwrite)  # before any work
     config = Config.fromfile(str(config_path))
     if cfg_options:
@@ -227,22 +249,24 @@ def convert(config_path: Path, source: Path, out: Path, cfg_options: dict = None
     state, source_meta = load_pretraining_state(source)
     print(f'[2/4] extracting the {PRETRAIN_PREFIX}* tensors')
     weights = extract_backbone(state, str(source))
-    dropped = sorted({name.split('.')[0] for name in state
-                      if not name.startswith(PRETRAIN_PREFIX)})
+    dropped = sorted({name.split('.')[0] for name in state if not name.startswith(PRETRAIN_PREFIX)})
     print(f'      kept {len(weights)} tensors; dropped {dropped or "nothing"}')
 
     print(f'[3/4] loading them into the backbone of {config_path}')
     backbone = build_target_backbone(config)
     added, dropped = reconcile_dense_outputs(weights, backbone)
     if added:
-        print('      stage output norms absent from pretraining, written at the '
-              "backbone's initialization:\n        " + '\n        '.join(added))
+        print(
+            '      stage output norms absent from pretraining, written at the '
+            "backbone's initialization:\n        " + '\n        '.join(added)
+        )
     if dropped:
-        print('      pooled-feature norm of pretraining, dropped (a dense backbone has no '
-              'pooled feature):\n        ' + '\n        '.join(dropped))
+        print(
+            '      pooled-feature norm of pretraining, dropped (a dense backbone has no '
+            'pooled feature):\n        ' + '\n        '.join(dropped)
+        )
     check_loads(weights, backbone)
-    print(f'      {type(backbone).__name__}: every tensor loads, no missing or unexpected '
-          'keys')
+    print(f'      {type(backbone).__name__}: every tensor loads, no missing or unexpected keys')
 
     print(f'[4/4] writing {out}')
     meta = dict(
@@ -253,7 +277,8 @@ def convert(config_path: Path, source: Path, out: Path, cfg_options: dict = None
         config=str(config_path),
         backbone=type(backbone).__name__,
         added_at_initialization=added,
-        dropped_pooled_feature_norm=dropped)
+        dropped_pooled_feature_norm=dropped,
+    )
     for key in ('epoch', 'iter'):
         if isinstance(source_meta.get(key), int):
             meta[f'source_{key}'] = source_meta[key]
@@ -265,15 +290,19 @@ def convert(config_path: Path, source: Path, out: Path, cfg_options: dict = None
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert an energy-pretraining checkpoint into the backbone checkpoint '
-        'of an mmseg UperNet config (configs/benchmarks/mmsegmentation/)')
+        'of an mmseg UperNet config (configs/benchmarks/mmsegmentation/)'
+    )
     parser.add_argument('config', type=Path, help='the mmseg config the checkpoint is for')
     parser.add_argument('src', type=Path, help='checkpoint written by our pretraining')
     parser.add_argument('out', type=Path, help='where to write the backbone checkpoint')
     parser.add_argument('--overwrite', action='store_true', help='replace OUT if it exists')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings of the config, as key=value pairs (e.g. '
-        'model.backbone.arch=deit-small for a model pretrained with another arch)')
+        'model.backbone.arch=deit-small for a model pretrained with another arch)',
+    )
     return parser.parse_args(argv)
 
 

@@ -9,6 +9,7 @@ Each image is resized (short edge) and centre-cropped to ``--size`` px, then cor
 the registered transforms with mmpretrain's ImageNet normalization statistics. Corrupted
 views are float (denoising leaves 0..255); they are clipped to 0..255 for display only.
 """
+
 import argparse
 from pathlib import Path
 from typing import List, Tuple
@@ -37,10 +38,18 @@ COLUMNS = (
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--images', nargs='+', type=Path,
-                        help=f'image files (default: scikit-image {", ".join(SKIMAGE_PHOTOS)})')
-    parser.add_argument('--out', type=Path, default=Path('work_dirs/corruptions.png'),
-                        help='PNG to write (default: %(default)s)')
+    parser.add_argument(
+        '--images',
+        nargs='+',
+        type=Path,
+        help=f'image files (default: scikit-image {", ".join(SKIMAGE_PHOTOS)})',
+    )
+    parser.add_argument(
+        '--out',
+        type=Path,
+        default=Path('work_dirs/corruptions.png'),
+        help='PNG to write (default: %(default)s)',
+    )
     parser.add_argument('--size', type=int, default=224, help='crop size in px (default 224)')
     parser.add_argument('--seed', type=int, default=0, help='numpy seed (default 0)')
     return parser.parse_args()
@@ -54,22 +63,35 @@ def load_images(paths: List[Path]) -> List[Tuple[str, np.ndarray]]:
             raise FileNotFoundError(f'no such image file(s): {missing}')
         return [(path.stem, mmcv.imread(str(path), channel_order='bgr')) for path in paths]
     from skimage import data as skdata
-    return [(name, cv2.cvtColor(getattr(skdata, name)(), cv2.COLOR_RGB2BGR))
-            for name in SKIMAGE_PHOTOS]
+
+    return [
+        (name, cv2.cvtColor(getattr(skdata, name)(), cv2.COLOR_RGB2BGR)) for name in SKIMAGE_PHOTOS
+    ]
 
 
 def render_grid(images: List[np.ndarray], size: int, gap: int = 4, header: int = 28) -> np.ndarray:
     """A BGR uint8 grid: one row per image, the clean crop then one column per corruption."""
-    resize = [TRANSFORMS.build(dict(type='ResizeEdge', scale=size, edge='short')),
-              TRANSFORMS.build(dict(type='CenterCrop', crop_size=size))]
+    resize = [
+        TRANSFORMS.build(dict(type='ResizeEdge', scale=size, edge='short')),
+        TRANSFORMS.build(dict(type='CenterCrop', crop_size=size)),
+    ]
     corruptions = [TRANSFORMS.build(cfg) for _, cfg in COLUMNS]
     titles = ['Clean'] + [title for title, _ in COLUMNS]
     rows = len(images)
-    canvas = np.full((header + rows * (size + gap), len(titles) * (size + gap) - gap, 3), 255,
-                     np.uint8)
+    canvas = np.full(
+        (header + rows * (size + gap), len(titles) * (size + gap) - gap, 3), 255, np.uint8
+    )
     for column, title in enumerate(titles):
-        cv2.putText(canvas, title, (column * (size + gap) + 4, header - 9),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            title,
+            (column * (size + gap) + 4, header - 9),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     for row, img in enumerate(images):
         results = dict(img=img, img_shape=img.shape[:2])
         for transform in resize:
@@ -79,7 +101,7 @@ def render_grid(images: List[np.ndarray], size: int, gap: int = 4, header: int =
         top = header + row * (size + gap)
         for column, view in enumerate(views):
             left = column * (size + gap)
-            canvas[top:top + size, left:left + size] = np.clip(np.rint(view), 0, 255)
+            canvas[top : top + size, left : left + size] = np.clip(np.rint(view), 0, 255)
     return canvas
 
 
@@ -93,8 +115,10 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(args.out), grid):
         raise OSError(f'could not write {args.out}')
-    print(f'wrote {args.out}: {len(named)} images ({", ".join(n for n, _ in named)}) x '
-          f'{len(COLUMNS)} corruptions, {grid.shape[1]}x{grid.shape[0]} px')
+    print(
+        f'wrote {args.out}: {len(named)} images ({", ".join(n for n, _ in named)}) x '
+        f'{len(COLUMNS)} corruptions, {grid.shape[1]}x{grid.shape[0]} px'
+    )
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ clean, each restored image labelled with its PSNR against the clean one. Images 
 resized (short edge) and center-cropped to the training crop size. Existing figures are
 kept unless ``--overwrite`` is given.
 """
+
 import argparse
 from pathlib import Path
 from typing import List
@@ -21,8 +22,12 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
 import mmpretrain_ebm  # noqa: F401  (registers the algorithm, corruptions, allow-list)
-from mmpretrain_ebm.visualization import (draw_restoration_chains, find_corruptions,
-                                          find_crop_size, restoration_chains)
+from mmpretrain_ebm.visualization import (
+    draw_restoration_chains,
+    find_corruptions,
+    find_crop_size,
+    restoration_chains,
+)
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -33,19 +38,35 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint of that config (runner checkpoint)')
     parser.add_argument('images', nargs='+', help='image files and/or folders of images')
     parser.add_argument('--out-dir', default='vis_restoration', help='output folder')
-    parser.add_argument('--corruption-index', type=int, nargs='+',
-                        help="draw only these corruptions (0-based, in the pipeline's order)")
-    parser.add_argument('--img-size', type=int,
-                        help='square image side; default: the training crop size')
+    parser.add_argument(
+        '--corruption-index',
+        type=int,
+        nargs='+',
+        help="draw only these corruptions (0-based, in the pipeline's order)",
+    )
+    parser.add_argument(
+        '--img-size', type=int, help='square image side; default: the training crop size'
+    )
     parser.add_argument('--seed', type=int, default=0, help='seed of the corruptions')
-    parser.add_argument('--max-images', type=int, default=8,
-                        help='use at most this many images: the first of all files given '
-                        'or found, sorted by path, each once')
+    parser.add_argument(
+        '--max-images',
+        type=int,
+        default=8,
+        help='use at most this many images: the first of all files given '
+        'or found, sorted by path, each once',
+    )
     parser.add_argument('--device', default='cpu', help='e.g. cpu or cuda:0')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace existing <out-dir>/<corruption>.png figures')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, as key=value pairs')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace existing <out-dir>/<corruption>.png figures',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value pairs',
+    )
     return parser.parse_args()
 
 
@@ -78,8 +99,9 @@ def select(corruptions: List[dict], indices: List[int]) -> List[dict]:
         raise ValueError(f'--corruption-index {bad} out of range; the config has {names}')
     repeated = sorted({i for i in indices if indices.count(i) > 1})
     if repeated:
-        raise ValueError(f'--corruption-index {repeated} given more than once; give each '
-                         'index once')
+        raise ValueError(
+            f'--corruption-index {repeated} given more than once; give each index once'
+        )
     return [corruptions[i] for i in indices]
 
 
@@ -94,8 +116,9 @@ def check_free(paths: List[Path], overwrite: bool) -> None:
     """Refuse to replace existing files unless ``overwrite``."""
     existing = [str(path) for path in paths if path.exists()]
     if existing and not overwrite:
-        raise FileExistsError(f'{existing} exist; pass --overwrite to replace them, or '
-                              'choose another --out-dir')
+        raise FileExistsError(
+            f'{existing} exist; pass --overwrite to replace them, or choose another --out-dir'
+        )
 
 
 def main() -> None:
@@ -106,8 +129,7 @@ def main() -> None:
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     pipeline = cfg.train_dataloader.dataset.pipeline
     corruptions = select(find_corruptions(pipeline), args.corruption_index)
-    img_size = (find_crop_size(pipeline) if args.img_size is None else
-                check_img_size(args.img_size))
+    img_size = find_crop_size(pipeline) if args.img_size is None else check_img_size(args.img_size)
     image_paths = collect_images(args.images, args.max_images)
 
     model_cfg = cfg.model.copy()
@@ -124,13 +146,16 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for chain, path in zip(chains, paths):
         figure = draw_restoration_chains(
-            [chain], title=f'{chain.corruption} - {Path(args.checkpoint).name}')
+            [chain], title=f'{chain.corruption} - {Path(args.checkpoint).name}'
+        )
         if not cv2.imwrite(str(path), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR)):
             raise OSError(f'could not write {path}')
         gains = chain.psnr[:, -1].mean() - chain.psnr[:, 0].mean()
-        print(f'{path}: {len(image_paths)} images, PSNR {chain.psnr[:, 0].mean():.2f} dB '
-              f'corrupted -> {chain.psnr[:, -1].mean():.2f} dB after {chain.num_steps} '
-              f'steps ({gains:+.2f} dB)')
+        print(
+            f'{path}: {len(image_paths)} images, PSNR {chain.psnr[:, 0].mean():.2f} dB '
+            f'corrupted -> {chain.psnr[:, -1].mean():.2f} dB after {chain.num_steps} '
+            f'steps ({gains:+.2f} dB)'
+        )
 
 
 if __name__ == '__main__':

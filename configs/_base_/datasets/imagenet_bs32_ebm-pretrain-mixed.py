@@ -11,6 +11,8 @@ corruption = dict(
         dict(type='SuperResolutionCorruption', scale=16, **_base_.img_norm),
         dict(type='DenoisingCorruption', **_base_.img_norm),
         dict(type='ColorizationCorruption', **_base_.img_norm),
-    ])
+    ],
+)
 train_dataloader = dict(
-    dataset=dict(pipeline=[*_base_.augment_pipeline, corruption, _base_.pack_inputs]))
+    dataset=dict(pipeline=[*_base_.augment_pipeline, corruption, _base_.pack_inputs])
+)

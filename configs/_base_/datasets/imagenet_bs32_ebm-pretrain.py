@@ -13,8 +13,13 @@ data_preprocessor = dict(type='SelfSupDataPreprocessor', to_rgb=True, **img_norm
 augment_pipeline = [
     dict(type='LoadImageFromFile'),
     # the paper follows MAE (App. A.1); MAE crops 20-100 % of the image
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0),
-         backend='pillow', interpolation='bicubic'),
+    dict(
+        type='RandomResizedCrop',
+        scale=224,
+        crop_ratio_range=(0.2, 1.0),
+        backend='pillow',
+        interpolation='bicubic',
+    ),
     dict(type='RandomFlip', prob=0.5),
 ]
 pack_inputs = dict(type='PackInputs', meta_keys=('img_path', 'corruption'))
@@ -31,7 +36,9 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         split='train',
-        pipeline=[*augment_pipeline, pack_inputs]))
+        pipeline=[*augment_pipeline, pack_inputs],
+    ),
+)
 
 # Pictures of restoration chains (corrupted, step 1..N, clean) of 4 fixed training images,
 # one per corruption of the pipeline, every 5000 iterations and at the end.

@@ -8,4 +8,5 @@ model = dict(
     alpha=1.0,  # initial step size, learned with the model (App. A.1)
     learnable_alpha=True,
     loss=dict(type='SmoothL1Loss', beta=1.0),
-    head=dict(type='EnergyHead'))
+    head=dict(type='EnergyHead'),
+)

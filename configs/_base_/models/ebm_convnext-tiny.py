@@ -9,11 +9,13 @@ _base_ = './ebm.py'
 # layers therefore keep PyTorch's default initialization (uniform random bias); the linear
 # (pointwise) layers and norms are initialized as mmpretrain does.
 convnext_init = [
-    dict(type='TruncNormal', layer=['Linear'], std=.02, bias=0.),
-    dict(type='Constant', layer=['LayerNorm'], val=1., bias=0.),
+    dict(type='TruncNormal', layer=['Linear'], std=0.02, bias=0.0),
+    dict(type='Constant', layer=['LayerNorm'], val=1.0, bias=0.0),
 ]
 
 model = dict(
-    backbone=dict(type='ConvNeXt', arch='tiny', drop_path_rate=0.0, with_cp=False,
-                  init_cfg=convnext_init),
-    head=dict(in_channels=768, pool_type='none'))
+    backbone=dict(
+        type='ConvNeXt', arch='tiny', drop_path_rate=0.0, with_cp=False, init_cfg=convnext_init
+    ),
+    head=dict(in_channels=768, pool_type='none'),
+)

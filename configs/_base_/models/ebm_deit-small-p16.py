@@ -10,5 +10,7 @@ model = dict(
         img_size=224,
         patch_size=16,
         out_type='avg_featmap',
-        final_norm=False),
-    head=dict(in_channels=384, pool_type='none'))
+        final_norm=False,
+    ),
+    head=dict(in_channels=384, pool_type='none'),
+)

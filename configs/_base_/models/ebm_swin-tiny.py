@@ -3,6 +3,8 @@
 _base_ = './ebm.py'
 
 model = dict(
-    backbone=dict(type='SwinTransformer', arch='tiny', img_size=224, drop_path_rate=0.0,
-                  with_cp=False),
-    head=dict(in_channels=768, pool_type='gap'))
+    backbone=dict(
+        type='SwinTransformer', arch='tiny', img_size=224, drop_path_rate=0.0, with_cp=False
+    ),
+    head=dict(in_channels=768, pool_type='gap'),
+)

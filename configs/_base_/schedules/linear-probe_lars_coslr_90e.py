@@ -3,13 +3,26 @@
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
-    optimizer=dict(type='LARS', lr=0.1, weight_decay=0.0, momentum=0.9))
+    optimizer=dict(type='LARS', lr=0.1, weight_decay=0.0, momentum=0.9),
+)
 
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=10, end=90,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=10,
+        convert_to_iter_based=True,
+    ),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=0.0,
+        by_epoch=True,
+        begin=10,
+        end=90,
+        convert_to_iter_based=True,
+    ),
 ]
 
 train_cfg = dict(by_epoch=True, max_epochs=90, val_interval=1)

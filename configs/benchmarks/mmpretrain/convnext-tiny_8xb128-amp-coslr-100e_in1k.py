@@ -7,5 +7,7 @@ model = dict(
         type='ConvNeXt',
         arch='tiny',
         drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
-    head=dict(in_channels=768))
+        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.'),
+    ),
+    head=dict(in_channels=768),
+)

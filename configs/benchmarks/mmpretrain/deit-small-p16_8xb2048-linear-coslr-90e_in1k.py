@@ -18,11 +18,14 @@ model = dict(
         frozen_stages=12,
         out_type='avg_featmap',
         final_norm=False,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.'),
+    ),
     neck=dict(type='ClsBatchNormNeck', input_features=384),
     head=dict(
         type='LinearClsHead',
         num_classes=1000,
         in_channels=384,
         loss=dict(type='CrossEntropyLoss'),
-        init_cfg=[dict(type='TruncNormal', layer='Linear', std=0.01)]))
+        init_cfg=[dict(type='TruncNormal', layer='Linear', std=0.01)],
+    ),
+)

@@ -8,6 +8,8 @@ model = dict(
         arch='tiny',
         img_size=224,
         drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.'),
+    ),
     neck=dict(_delete_=True, type='GlobalAveragePooling'),  # the base has none
-    head=dict(in_channels=768))
+    head=dict(in_channels=768),
+)

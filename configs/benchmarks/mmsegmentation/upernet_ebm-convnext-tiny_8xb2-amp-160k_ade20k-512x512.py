@@ -2,8 +2,10 @@
 # UperNet: AdamW lr 1e-4, weight decay 0.05, stage-wise lr decay 0.9, drop path 0.4, AMP,
 # 8 GPUs x 2 images, 160k iterations.
 _base_ = [
-    '_base_/models/upernet.py', '_base_/datasets/ade20k_512x512.py',
-    '_base_/default_runtime.py', '_base_/schedules/schedule_160k.py'
+    '_base_/models/upernet.py',
+    '_base_/datasets/ade20k_512x512.py',
+    '_base_/default_runtime.py',
+    '_base_/schedules/schedule_160k.py',
 ]
 
 # mmpretrain's ConvNeXt, the module our pretraining trains. The dense backbone normalizes
@@ -17,17 +19,17 @@ model = dict(
         drop_path_rate=0.4,
         layer_scale_init_value=1.0,
         gap_before_final_norm=False,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='pretrain/ebm_convnext-tiny_mmseg.pth')),
+        init_cfg=dict(type='Pretrained', checkpoint='pretrain/ebm_convnext-tiny_mmseg.pth'),
+    ),
     decode_head=dict(in_channels=[96, 192, 384, 768]),
-    auxiliary_head=dict(in_channels=384))
+    auxiliary_head=dict(in_channels=384),
+)
 
 # mmseg's constructor recognizes mmpretrain's ConvNeXt by name and parses its parameter names.
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='LearningRateDecayOptimizerConstructor',
-    paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise', num_layers=6))
+    paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise', num_layers=6),
+)

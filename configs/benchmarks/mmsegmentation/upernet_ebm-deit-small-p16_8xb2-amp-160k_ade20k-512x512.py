@@ -6,8 +6,9 @@ _base_ = './upernet_ebm-vit-base-p16_8xb2-amp-160k_ade20k-512x512.py'
 
 model = dict(
     backbone=dict(
-        arch='deit-small',
-        init_cfg=dict(checkpoint='pretrain/ebm_deit-small-p16_mmseg.pth')),
+        arch='deit-small', init_cfg=dict(checkpoint='pretrain/ebm_deit-small-p16_mmseg.pth')
+    ),
     neck=dict(embed_dim=384),
     decode_head=dict(in_channels=[384, 384, 384, 384], channels=512),
-    auxiliary_head=dict(in_channels=384))
+    auxiliary_head=dict(in_channels=384),
+)

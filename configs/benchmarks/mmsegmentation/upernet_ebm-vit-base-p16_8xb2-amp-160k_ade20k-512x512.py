@@ -2,8 +2,10 @@
 # Recipe of mmseg's MAE UperNet: AdamW lr 1e-4, weight decay 0.05, layer-wise lr decay 0.65,
 # drop path 0.1, AMP, 8 GPUs x 2 images, 160k iterations.
 _base_ = [
-    '_base_/models/upernet.py', '_base_/datasets/ade20k_512x512.py',
-    '_base_/default_runtime.py', '_base_/schedules/schedule_160k.py'
+    '_base_/models/upernet.py',
+    '_base_/datasets/ade20k_512x512.py',
+    '_base_/default_runtime.py',
+    '_base_/schedules/schedule_160k.py',
 ]
 
 # mmpretrain's VisionTransformer, the module our pretraining trains (the converted checkpoint
@@ -21,16 +23,17 @@ model = dict(
         out_type='featmap',
         final_norm=False,
         drop_path_rate=0.1,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='pretrain/ebm_vit-base-p16_mmseg.pth')),
+        init_cfg=dict(type='Pretrained', checkpoint='pretrain/ebm_vit-base-p16_mmseg.pth'),
+    ),
     neck=dict(
         type='Feature2Pyramid',
         embed_dim=768,
         rescales=[4, 2, 1, 0.5],
-        norm_cfg=dict(type='SyncBN', requires_grad=True)),
+        norm_cfg=dict(type='SyncBN', requires_grad=True),
+    ),
     decode_head=dict(in_channels=[768, 768, 768, 768], channels=768),
-    auxiliary_head=dict(in_channels=768))
+    auxiliary_head=dict(in_channels=768),
+)
 
 # Layer-wise lr decay: the lr of a ViT parameter is scaled by 0.65 ** (13 - depth), with
 # depth 0 for the patch embedding, cls token and position embedding, i + 1 for layer i and
@@ -45,8 +48,7 @@ __decay = 0.65
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='ForceDefaultOptimWrapperConstructor',
     paramwise_cfg=dict(
         force_default_settings=True,
@@ -54,14 +56,13 @@ optim_wrapper = dict(
         bias_decay_mult=0.0,
         flat_decay_mult=0.0,
         custom_keys={
-            'backbone.cls_token':
-            dict(lr_mult=__decay**(__num_layers + 1), decay_mult=0.0),
-            'backbone.pos_embed':
-            dict(lr_mult=__decay**(__num_layers + 1), decay_mult=0.0),
-            'backbone.patch_embed.':
-            dict(lr_mult=__decay**(__num_layers + 1)),
+            'backbone.cls_token': dict(lr_mult=__decay ** (__num_layers + 1), decay_mult=0.0),
+            'backbone.pos_embed': dict(lr_mult=__decay ** (__num_layers + 1), decay_mult=0.0),
+            'backbone.patch_embed.': dict(lr_mult=__decay ** (__num_layers + 1)),
             **{
-                f'backbone.layers.{i}.': dict(lr_mult=__decay**(__num_layers - i))
+                f'backbone.layers.{i}.': dict(lr_mult=__decay ** (__num_layers - i))
                 for i in range(__num_layers)
             },
-        }))
+        },
+    ),
+)

@@ -1,4 +1,5 @@
 """What every corruption transform shares: the two-view output, normalization, validation."""
+
 from abc import abstractmethod
 from typing import Sequence
 
@@ -22,16 +23,18 @@ def contiguous_image(img: np.ndarray) -> np.ndarray:
     if img.flags.c_contiguous:
         return img
     flip_rows, flip_cols = img.strides[0] < 0, img.strides[1] < 0
-    unflipped = img[::-1 if flip_rows else 1, ::-1 if flip_cols else 1]
+    unflipped = img[:: -1 if flip_rows else 1, :: -1 if flip_cols else 1]
     if (flip_rows or flip_cols) and unflipped.flags.c_contiguous:
-        return cv2.flip(unflipped, {(True, False): 0, (False, True): 1, (True, True): -1}[
-            (flip_rows, flip_cols)])
+        return cv2.flip(
+            unflipped,
+            {(True, False): 0, (False, True): 1, (True, True): -1}[(flip_rows, flip_cols)],
+        )
     return np.ascontiguousarray(img)
 
 
 def _rgb_triplet(values: Sequence[float], what: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
-    if array.shape != (3, ) or not np.all(np.isfinite(array)):
+    if array.shape != (3,) or not np.all(np.isfinite(array)):
         raise ValueError(f'{what} must be three finite numbers (R, G, B), got {values!r}')
     return array
 
@@ -71,13 +74,16 @@ class BaseCorruption(BaseTransform):
     #: Short name written to ``results['corruption']``.
     name: str = ''
 
-    def __init__(self,
-                 mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD,
-                 channel_order: str = 'bgr') -> None:
+    def __init__(
+        self,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        channel_order: str = 'bgr',
+    ) -> None:
         if channel_order not in CHANNEL_ORDERS:
-            raise ValueError(f'channel_order must be one of {CHANNEL_ORDERS}, '
-                             f'got {channel_order!r}')
+            raise ValueError(
+                f'channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}'
+            )
         mean_rgb = _rgb_triplet(mean, 'mean')
         std_rgb = _rgb_triplet(std, 'std')
         if np.any(std_rgb <= 0):
@@ -105,12 +111,15 @@ class BaseCorruption(BaseTransform):
 
     def _check_image(self, img) -> None:
         if isinstance(img, (list, tuple)):
-            raise TypeError(f'{type(self).__name__} expects one image in results["img"], '
-                            f'got a list of {len(img)} views: apply one corruption only')
+            raise TypeError(
+                f'{type(self).__name__} expects one image in results["img"], '
+                f'got a list of {len(img)} views: apply one corruption only'
+            )
         if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
             shape = getattr(img, 'shape', type(img).__name__)
-            raise ValueError(f'{type(self).__name__} expects an HxWx3 {self.channel_order} '
-                             f'image, got {shape}')
+            raise ValueError(
+                f'{type(self).__name__} expects an HxWx3 {self.channel_order} image, got {shape}'
+            )
 
     def _fill(self, img: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """float32 copy of ``img`` with the pixels where ``mask`` (HxW bool) is set to mean."""

@@ -1,4 +1,5 @@
 """Masked-image-modeling corruptions of the paper (Sec. 3.1, App. A.3, Table 1, Figure 3)."""
+
 import math
 from numbers import Integral, Real
 from typing import Optional, Sequence, Tuple
@@ -56,12 +57,14 @@ class GridMaskCorruption(BaseCorruption):
 
     name = 'grid_mask'
 
-    def __init__(self,
-                 cell_size: int = 16,
-                 mask_ratio: float = 0.7,
-                 mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD,
-                 channel_order: str = 'bgr') -> None:
+    def __init__(
+        self,
+        cell_size: int = 16,
+        mask_ratio: float = 0.7,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        channel_order: str = 'bgr',
+    ) -> None:
         super().__init__(mean=mean, std=std, channel_order=channel_order)
         self.cell_size = _check_positive_int(cell_size, 'cell_size')
         self.mask_ratio = _check_ratio(mask_ratio, 'mask_ratio')
@@ -73,8 +76,10 @@ class GridMaskCorruption(BaseCorruption):
         """A random HxW bool mask (True = masked) made of whole grid cells."""
         cell = self.cell_size
         if cell > height or cell > width:
-            raise ValueError(f'cell_size={cell} does not fit a {height}x{width} image: '
-                             f'it must not exceed min(height, width)={min(height, width)}')
+            raise ValueError(
+                f'cell_size={cell} does not fit a {height}x{width} image: '
+                f'it must not exceed min(height, width)={min(height, width)}'
+            )
         cells = self._sample_cells(-(-height // cell), -(-width // cell))
         return cells.repeat(cell, axis=0).repeat(cell, axis=1)[:height, :width]
 
@@ -82,12 +87,11 @@ class GridMaskCorruption(BaseCorruption):
     def _sample_cells(self, rows: int, cols: int) -> np.ndarray:
         num_cells = rows * cols
         masked = np.zeros(num_cells, dtype=bool)
-        masked[np.random.permutation(num_cells)[:round(self.mask_ratio * num_cells)]] = True
+        masked[np.random.permutation(num_cells)[: round(self.mask_ratio * num_cells)]] = True
         return masked.reshape(rows, cols)
 
     def _repr_fields(self) -> dict:
-        return dict(cell_size=self.cell_size, mask_ratio=self.mask_ratio,
-                    **super()._repr_fields())
+        return dict(cell_size=self.cell_size, mask_ratio=self.mask_ratio, **super()._repr_fields())
 
 
 #: The paper's random masking presets (App. A.3). See RandomBoxMaskCorruption for the units.
@@ -139,29 +143,36 @@ class RandomBoxMaskCorruption(BaseCorruption):
 
     name = 'random_box_mask'
 
-    def __init__(self,
-                 preset: Optional[str] = None,
-                 num_boxes: Optional[int] = None,
-                 size_range: Optional[Tuple[float, float]] = None,
-                 size_unit: Optional[str] = None,
-                 aspect_ratio_range: Tuple[float, float] = (0.3, 1 / 0.3),
-                 mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD,
-                 channel_order: str = 'bgr') -> None:
+    def __init__(
+        self,
+        preset: Optional[str] = None,
+        num_boxes: Optional[int] = None,
+        size_range: Optional[Tuple[float, float]] = None,
+        size_unit: Optional[str] = None,
+        aspect_ratio_range: Tuple[float, float] = (0.3, 1 / 0.3),
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        channel_order: str = 'bgr',
+    ) -> None:
         super().__init__(mean=mean, std=std, channel_order=channel_order)
         explicit = dict(num_boxes=num_boxes, size_range=size_range, size_unit=size_unit)
         given = sorted(key for key, value in explicit.items() if value is not None)
         if preset is not None:
             if preset not in RANDOM_BOX_PRESETS:
-                raise ValueError(f'preset must be one of {sorted(RANDOM_BOX_PRESETS)} or None, '
-                                 f'got {preset!r}')
+                raise ValueError(
+                    f'preset must be one of {sorted(RANDOM_BOX_PRESETS)} or None, got {preset!r}'
+                )
             if given:
-                raise ValueError(f'give either preset={preset!r} or explicit '
-                                 f'num_boxes/size_range/size_unit, not both (got {given})')
+                raise ValueError(
+                    f'give either preset={preset!r} or explicit '
+                    f'num_boxes/size_range/size_unit, not both (got {given})'
+                )
             explicit = RANDOM_BOX_PRESETS[preset]
         elif num_boxes is None or size_range is None:
-            raise ValueError(f'give preset (one of {sorted(RANDOM_BOX_PRESETS)}) or both '
-                             f'num_boxes and size_range (got {given or "neither"})')
+            raise ValueError(
+                f'give preset (one of {sorted(RANDOM_BOX_PRESETS)}) or both '
+                f'num_boxes and size_range (got {given or "neither"})'
+            )
         size_unit = explicit['size_unit'] or 'image_area'
         if size_unit not in SIZE_UNITS:
             raise ValueError(f'size_unit must be one of {SIZE_UNITS}, got {size_unit!r}')
@@ -176,7 +187,8 @@ class RandomBoxMaskCorruption(BaseCorruption):
                 f'than the image (the largest normalized size is {largest:g}): such a box is '
                 'cut to the image and covers most or all of it. Lower the sizes, or use '
                 "size_unit='image_area_per_box' for sizes relative to 1/num_boxes of the "
-                'image.')
+                'image.'
+            )
         self.aspect_ratio_range = _check_range(aspect_ratio_range, 'aspect_ratio_range')
 
     def corrupt(self, img: np.ndarray) -> np.ndarray:
@@ -209,7 +221,11 @@ class RandomBoxMaskCorruption(BaseCorruption):
         return top, left, box_h, box_w
 
     def _repr_fields(self) -> dict:
-        fields = dict(preset=self.preset) if self.preset else dict(
-            num_boxes=self.num_boxes, size_range=self.size_range, size_unit=self.size_unit)
-        return dict(**fields, aspect_ratio_range=self.aspect_ratio_range,
-                    **super()._repr_fields())
+        fields = (
+            dict(preset=self.preset)
+            if self.preset
+            else dict(
+                num_boxes=self.num_boxes, size_range=self.size_range, size_unit=self.size_unit
+            )
+        )
+        return dict(**fields, aspect_ratio_range=self.aspect_ratio_range, **super()._repr_fields())

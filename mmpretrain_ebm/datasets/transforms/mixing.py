@@ -1,4 +1,5 @@
 """A per-image random choice among corruptions (the paper's *Mixed*, Sec. 3.2, Table 3)."""
+
 import math
 import numbers
 from typing import List, Optional, Sequence, Union
@@ -13,8 +14,11 @@ from .base import BaseCorruption
 
 def registered_corruptions() -> List[str]:
     """Names of the corruption transforms registered in mmpretrain's ``TRANSFORMS``."""
-    return sorted(name for name, cls in TRANSFORMS.module_dict.items()
-                  if isinstance(cls, type) and issubclass(cls, BaseCorruption))
+    return sorted(
+        name
+        for name, cls in TRANSFORMS.module_dict.items()
+        if isinstance(cls, type) and issubclass(cls, BaseCorruption)
+    )
 
 
 def _build_corruption(cfg: Union[dict, BaseCorruption]) -> BaseCorruption:
@@ -23,9 +27,11 @@ def _build_corruption(cfg: Union[dict, BaseCorruption]) -> BaseCorruption:
     kind = cfg.get('type') if isinstance(cfg, dict) else None
     cls = TRANSFORMS.get(kind) if isinstance(kind, str) else kind
     if not (isinstance(cls, type) and issubclass(cls, BaseCorruption)):
-        raise ValueError(f'unknown corruption {cfg!r}: each entry of corruptions must be a '
-                         f'config dict whose type is one of {registered_corruptions()} '
-                         f'(or such a transform)')
+        raise ValueError(
+            f'unknown corruption {cfg!r}: each entry of corruptions must be a '
+            f'config dict whose type is one of {registered_corruptions()} '
+            f'(or such a transform)'
+        )
     return TRANSFORMS.build(cfg)
 
 
@@ -47,23 +53,30 @@ class MixedCorruption(BaseTransform):
             normalized to probabilities. None (default) chooses uniformly.
     """
 
-    def __init__(self,
-                 corruptions: Sequence[Union[dict, BaseCorruption]],
-                 weights: Optional[Sequence[float]] = None) -> None:
+    def __init__(
+        self,
+        corruptions: Sequence[Union[dict, BaseCorruption]],
+        weights: Optional[Sequence[float]] = None,
+    ) -> None:
         if isinstance(corruptions, (dict, BaseCorruption)) or not corruptions:
-            raise ValueError(f'corruptions must be a non-empty list of corruption configs '
-                             f'(types: {registered_corruptions()}), got {corruptions!r}')
+            raise ValueError(
+                f'corruptions must be a non-empty list of corruption configs '
+                f'(types: {registered_corruptions()}), got {corruptions!r}'
+            )
         self.corruptions = [_build_corruption(cfg) for cfg in corruptions]
         self._check_shared_normalization()
         if weights is None:
             weights = [1.0] * len(self.corruptions)
         weights = self._parse_weights(weights)
         if len(weights) != len(self.corruptions):
-            raise ValueError(f'weights must have one entry per corruption '
-                             f'({len(self.corruptions)}), got {len(weights)}: {weights}')
+            raise ValueError(
+                f'weights must have one entry per corruption '
+                f'({len(self.corruptions)}), got {len(weights)}: {weights}'
+            )
         if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f'weights must be finite, non-negative and not all zero, '
-                             f'got {weights}')
+            raise ValueError(
+                f'weights must be finite, non-negative and not all zero, got {weights}'
+            )
         self.weights = weights
         self.probabilities = np.asarray(weights) / sum(weights)
 
@@ -73,8 +86,9 @@ class MixedCorruption(BaseTransform):
         if isinstance(weights, np.ndarray):
             weights = weights.tolist()
         if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
-            raise ValueError(f'weights must be a list of numbers, one per corruption, or None, '
-                             f'got {weights!r}')
+            raise ValueError(
+                f'weights must be a list of numbers, one per corruption, or None, got {weights!r}'
+            )
         if any(isinstance(w, bool) or not isinstance(w, numbers.Real) for w in weights):
             raise ValueError(f'weights must be numbers, got {weights!r}')
         return [float(w) for w in weights]
@@ -82,12 +96,16 @@ class MixedCorruption(BaseTransform):
     def _check_shared_normalization(self) -> None:
         first = self.corruptions[0]
         for other in self.corruptions[1:]:
-            for arg, attr in (('mean', 'mean_rgb'), ('std', 'std_rgb'),
-                              ('channel_order', 'channel_order')):
+            for arg, attr in (
+                ('mean', 'mean_rgb'),
+                ('std', 'std_rgb'),
+                ('channel_order', 'channel_order'),
+            ):
                 if getattr(other, attr) != getattr(first, attr):
                     raise ValueError(
                         f'all corruptions must share {arg}: {first!r} has '
-                        f'{getattr(first, attr)!r} but {other!r} has {getattr(other, attr)!r}')
+                        f'{getattr(first, attr)!r} but {other!r} has {getattr(other, attr)!r}'
+                    )
 
     @cache_randomness
     def _choose(self) -> int:

@@ -1,4 +1,5 @@
 """Image-restoration corruptions of the paper (Sec. 3.1, App. A.2, Table 2, Figure 4)."""
+
 import math
 from functools import lru_cache
 from numbers import Integral
@@ -65,11 +66,13 @@ class SuperResolutionCorruption(BaseCorruption):
 
     name = 'super_resolution'
 
-    def __init__(self,
-                 scale: int = 16,
-                 mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD,
-                 channel_order: str = 'bgr') -> None:
+    def __init__(
+        self,
+        scale: int = 16,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        channel_order: str = 'bgr',
+    ) -> None:
         super().__init__(mean=mean, std=std, channel_order=channel_order)
         if isinstance(scale, bool) or not isinstance(scale, Integral) or scale < 1:
             raise ValueError(f'scale must be an integer >= 1, got {scale!r}')
@@ -79,8 +82,10 @@ class SuperResolutionCorruption(BaseCorruption):
         """Bicubic downsample of HxWxC ``img``: float32 ceil(H/s) x ceil(W/s) x C."""
         height, width = img.shape[:2]
         if self.scale > height or self.scale > width:
-            raise ValueError(f'scale={self.scale} does not fit a {height}x{width} image: it '
-                             f'must not exceed min(height, width)={min(height, width)}')
+            raise ValueError(
+                f'scale={self.scale} does not fit a {height}x{width} image: it '
+                f'must not exceed min(height, width)={min(height, width)}'
+            )
         rows = bicubic_downsample_matrix(height, self.scale)
         cols = bicubic_downsample_matrix(width, self.scale)
         img = img.reshape(height, -1).astype(np.float32, copy=False)
@@ -92,8 +97,11 @@ class SuperResolutionCorruption(BaseCorruption):
         low = self.downsample(img)
         # Nearest-neighbour upsampling by exactly s: every low-res pixel fills its s x s block
         # (INTER_NEAREST_EXACT maps output x to input floor((x + 0.5) / s) = floor(x / s)).
-        up = cv2.resize(low, (low.shape[1] * self.scale, low.shape[0] * self.scale),
-                        interpolation=cv2.INTER_NEAREST_EXACT)
+        up = cv2.resize(
+            low,
+            (low.shape[1] * self.scale, low.shape[0] * self.scale),
+            interpolation=cv2.INTER_NEAREST_EXACT,
+        )
         return np.ascontiguousarray(up[:height, :width])
 
     def _repr_fields(self) -> dict:
@@ -119,20 +127,22 @@ class DenoisingCorruption(BaseCorruption):
 
     name = 'denoising'
 
-    def __init__(self,
-                 gamma_range: Tuple[float, float] = (0.0, 1.0),
-                 mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD,
-                 channel_order: str = 'bgr') -> None:
+    def __init__(
+        self,
+        gamma_range: Tuple[float, float] = (0.0, 1.0),
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        channel_order: str = 'bgr',
+    ) -> None:
         super().__init__(mean=mean, std=std, channel_order=channel_order)
         try:
             low, high = (float(v) for v in gamma_range)
         except (TypeError, ValueError):
-            raise ValueError(f'gamma_range must be a pair (low, high), got {gamma_range!r}') \
-                from None
+            raise ValueError(
+                f'gamma_range must be a pair (low, high), got {gamma_range!r}'
+            ) from None
         if not 0 <= low <= high <= 1:
-            raise ValueError(f'gamma_range must satisfy 0 <= low <= high <= 1, '
-                             f'got {gamma_range!r}')
+            raise ValueError(f'gamma_range must satisfy 0 <= low <= high <= 1, got {gamma_range!r}')
         self.gamma_range = (low, high)
         # Reseeded from numpy's global RNG before every draw; kept because creating a
         # generator costs about as much as drawing a 224x224x3 image of noise.

@@ -1,4 +1,5 @@
 """Draw restoration chains of a fixed batch during pretraining."""
+
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
@@ -9,8 +10,14 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmpretrain.registry import DATASETS, HOOKS
 
-from ...visualization import (draw_curves, draw_restoration_chains, find_corruptions,
-                              find_crop_size, mean_psnr, restoration_chains)
+from ...visualization import (
+    draw_curves,
+    draw_restoration_chains,
+    find_corruptions,
+    find_crop_size,
+    mean_psnr,
+    restoration_chains,
+)
 
 #: Per-iteration training scalars plotted by the curves figure (and mmengine's logger).
 CURVE_KEYS = ('loss', 'alpha')
@@ -62,30 +69,38 @@ class RestorationVisualizationHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self,
-                 interval: int = 1000,
-                 num_images: int = 4,
-                 dataset: Optional[dict] = None,
-                 corruptions: Optional[Sequence[dict]] = None,
-                 img_size: Optional[int] = None,
-                 seed: int = 0,
-                 name: str = 'restoration',
-                 curves: bool = True) -> None:
+    def __init__(
+        self,
+        interval: int = 1000,
+        num_images: int = 4,
+        dataset: Optional[dict] = None,
+        corruptions: Optional[Sequence[dict]] = None,
+        img_size: Optional[int] = None,
+        seed: int = 0,
+        name: str = 'restoration',
+        curves: bool = True,
+    ) -> None:
         _check_int(interval, 'interval', low=1)
         _check_int(num_images, 'num_images', low=1)
         if img_size is not None:
             _check_int(img_size, 'img_size', low=1, none_allowed=True)
         _check_int(seed, 'seed', low=0)
-        if corruptions is not None and (not isinstance(corruptions, (list, tuple))
-                                        or not corruptions
-                                        or not all(isinstance(c, dict) for c in corruptions)):
-            raise ValueError("corruptions must be None (use the training pipeline's) or a "
-                             f'non-empty list of corruption config dicts, got {corruptions!r}')
+        if corruptions is not None and (
+            not isinstance(corruptions, (list, tuple))
+            or not corruptions
+            or not all(isinstance(c, dict) for c in corruptions)
+        ):
+            raise ValueError(
+                "corruptions must be None (use the training pipeline's) or a "
+                f'non-empty list of corruption config dicts, got {corruptions!r}'
+            )
         if dataset is not None and not isinstance(dataset, dict):
             raise ValueError(f'dataset must be a dataset config dict or None, got {dataset!r}')
         if not isinstance(name, str) or not name or '/' in name or '\\' in name:
-            raise ValueError('name must be a non-empty string without path separators (it '
-                             f'names the PNG in the work directory), got {name!r}')
+            raise ValueError(
+                'name must be a non-empty string without path separators (it '
+                f'names the PNG in the work directory), got {name!r}'
+            )
         if not isinstance(curves, bool):
             raise ValueError(f'curves must be True or False, got {curves!r}')
         self.interval = interval
@@ -108,8 +123,11 @@ class RestorationVisualizationHook(Hook):
             self.corruptions = find_corruptions(pipeline)
         if self.img_size is None:
             self.img_size = find_crop_size(pipeline)
-        dataset = (DATASETS.build(dict(self.dataset_cfg, pipeline=[]))
-                   if self.dataset_cfg is not None else runner.train_dataloader.dataset)
+        dataset = (
+            DATASETS.build(dict(self.dataset_cfg, pipeline=[]))
+            if self.dataset_cfg is not None
+            else runner.train_dataloader.dataset
+        )
         self.image_paths = self._pick_images(dataset)
         self._draw(runner, step=runner.iter)  # 0, or the iteration resumed from
 
@@ -123,14 +141,17 @@ class RestorationVisualizationHook(Hook):
         for index in indices:
             info = dataset.get_data_info(int(index))
             if 'img_path' not in info:
-                raise KeyError(f'data info {int(index)} of {type(dataset).__name__} has no '
-                               f'img_path (keys: {sorted(info)})')
+                raise KeyError(
+                    f'data info {int(index)} of {type(dataset).__name__} has no '
+                    f'img_path (keys: {sorted(info)})'
+                )
             paths.append(info['img_path'])
         return paths
 
     # ------------------------------------------------------------------ drawing
-    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch=None,
-                         outputs=None) -> None:
+    def after_train_iter(
+        self, runner: Runner, batch_idx: int, data_batch=None, outputs=None
+    ) -> None:
         if self.every_n_train_iters(runner, self.interval):
             self._draw(runner, step=runner.iter + 1)
 
@@ -150,15 +171,19 @@ class RestorationVisualizationHook(Hook):
         self._last_step = step
         if not is_main_process():
             return
-        chains = restoration_chains(runner.model, self.image_paths, self.corruptions,
-                                    self.img_size, self.seed)
+        chains = restoration_chains(
+            runner.model, self.image_paths, self.corruptions, self.img_size, self.seed
+        )
         image = draw_restoration_chains(chains, title=f'{self.name}, iteration {step}')
         runner.visualizer.add_image(self.name, image, step=step)
         psnr = mean_psnr(chains)
-        runner.visualizer.add_scalars({f'{self.name}/{k}': v for k, v in psnr.items()},
-                                      step=step)
-        runner.logger.info('%s PSNR (dB) at iteration %d: %s', self.name, step, ', '.join(
-            f'{k} {v:.2f}' for k, v in psnr.items()))
+        runner.visualizer.add_scalars({f'{self.name}/{k}': v for k, v in psnr.items()}, step=step)
+        runner.logger.info(
+            '%s PSNR (dB) at iteration %d: %s',
+            self.name,
+            step,
+            ', '.join(f'{k} {v:.2f}' for k, v in psnr.items()),
+        )
         curves = self._curves(runner) if self.curves else None
         if curves:
             runner.visualizer.add_image('training_curves', draw_curves(curves), step=step)
@@ -170,8 +195,7 @@ class RestorationVisualizationHook(Hook):
         curves = {}
         for key, buffer in runner.message_hub.log_scalars.items():
             name = key.split('/', 1)[-1]
-            if key.startswith('train/') and (name in CURVE_KEYS
-                                             or name.startswith(CURVE_PREFIX)):
+            if key.startswith('train/') and (name in CURVE_KEYS or name.startswith(CURVE_PREFIX)):
                 curves[name] = buffer.data[0]
         return dict(sorted(curves.items()))
 

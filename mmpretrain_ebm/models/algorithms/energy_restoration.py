@@ -1,4 +1,5 @@
 """Energy-inspired self-supervised pretraining (Wang et al., ICLR 2023), Algorithm 1."""
+
 from contextlib import nullcontext
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -9,20 +10,23 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from ..utils.batchnorm import RunningStatisticsKept, frozen_batchnorm_statistics
-from ..utils.checkpointing import (DEFAULT_CHECKPOINT_BLOCKS, assert_no_reentrant_checkpointing,
-                                   enable_activation_checkpointing)
+from ..utils.checkpointing import (
+    DEFAULT_CHECKPOINT_BLOCKS,
+    assert_no_reentrant_checkpointing,
+    enable_activation_checkpointing,
+)
 from ..utils.energy_scaler import EnergyGradScaler, any_rank, fp16_autocast_active
 from ..utils.finite_difference import assert_smooth_energy
 from ..utils.restoration_step import INPUT_GRADIENT_MODES, RestorationStep, restoration_step
 from ..utils.stepwise_backward import StepwiseGradients, default_step_loss_scaler
 
-
 #: Attributes holding an :class:`EnergyGradScaler` whose state goes into checkpoints.
 SCALERS = ('energy_scaler', 'step_loss_scaler')
 
 
-def _keep_scalers_missing_from_checkpoint(module: nn.Module, state_dict: dict, prefix: str,
-                                          *_) -> None:
+def _keep_scalers_missing_from_checkpoint(
+    module: nn.Module, state_dict: dict, prefix: str, *_
+) -> None:
     """Checkpoints written before the scalers were saved lack ``_extra_state``: the scalers
     keep their current state instead of the load reporting a missing key."""
     state_dict.setdefault(prefix + '_extra_state', module.get_extra_state())
@@ -96,47 +100,63 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         init_cfg: mmengine initialization config.
     """
 
-    def __init__(self,
-                 backbone: dict,
-                 head: dict,
-                 num_steps: int = 2,
-                 alpha: float = 1.0,
-                 learnable_alpha: bool = True,
-                 loss: dict = dict(type='SmoothL1Loss', beta=1.0),
-                 grad_mode: str = 'exact',
-                 grad_checkpoint: bool = False,
-                 checkpoint_block_types: Sequence[str] = DEFAULT_CHECKPOINT_BLOCKS,
-                 stepwise_backward: bool = True,
-                 recompute_elementwise: bool = True,
-                 energy_scaler: Optional[dict] = None,
-                 log_clean_energy: int = 10,
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+    def __init__(
+        self,
+        backbone: dict,
+        head: dict,
+        num_steps: int = 2,
+        alpha: float = 1.0,
+        learnable_alpha: bool = True,
+        loss: dict = dict(type='SmoothL1Loss', beta=1.0),
+        grad_mode: str = 'exact',
+        grad_checkpoint: bool = False,
+        checkpoint_block_types: Sequence[str] = DEFAULT_CHECKPOINT_BLOCKS,
+        stepwise_backward: bool = True,
+        recompute_elementwise: bool = True,
+        energy_scaler: Optional[dict] = None,
+        log_clean_energy: int = 10,
+        data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+        init_cfg: Optional[Union[dict, List[dict]]] = None,
+    ) -> None:
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
             raise ValueError(f'num_steps must be an int >= 1, got {num_steps!r}')
-        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not alpha > 0 \
-                or alpha == float('inf'):
-            raise ValueError(f'alpha (initial step size) must be a finite number > 0, '
-                             f'got {alpha!r}')
+        if (
+            not isinstance(alpha, (int, float))
+            or isinstance(alpha, bool)
+            or not alpha > 0
+            or alpha == float('inf')
+        ):
+            raise ValueError(
+                f'alpha (initial step size) must be a finite number > 0, got {alpha!r}'
+            )
         if grad_mode not in INPUT_GRADIENT_MODES:
-            raise ValueError(f'grad_mode must be one of {tuple(INPUT_GRADIENT_MODES)}, '
-                             f'got {grad_mode!r}')
-        flags = dict(learnable_alpha=learnable_alpha, grad_checkpoint=grad_checkpoint,
-                     stepwise_backward=stepwise_backward,
-                     recompute_elementwise=recompute_elementwise)
+            raise ValueError(
+                f'grad_mode must be one of {tuple(INPUT_GRADIENT_MODES)}, got {grad_mode!r}'
+            )
+        flags = dict(
+            learnable_alpha=learnable_alpha,
+            grad_checkpoint=grad_checkpoint,
+            stepwise_backward=stepwise_backward,
+            recompute_elementwise=recompute_elementwise,
+        )
         for name, value in flags.items():
             if not isinstance(value, bool):
                 raise TypeError(f'{name} must be True or False, got {value!r}')
         if not isinstance(loss, dict) and not callable(loss):
-            raise TypeError('loss must be a criterion config dict (e.g. dict(type='
-                            f"'SmoothL1Loss', beta=1.0)) or a callable loss(x_n, x), got {loss!r}")
+            raise TypeError(
+                'loss must be a criterion config dict (e.g. dict(type='
+                f"'SmoothL1Loss', beta=1.0)) or a callable loss(x_n, x), got {loss!r}"
+            )
         if head is None:
             raise ValueError('EnergyRestorationAlgorithm needs a head (e.g. EnergyHead)')
         if not isinstance(log_clean_energy, int) or log_clean_energy < 0:
-            raise ValueError('log_clean_energy must be an interval in iterations (int >= 0) '
-                             f'or a bool, got {log_clean_energy!r}')
-        super().__init__(backbone=backbone, head=head, data_preprocessor=data_preprocessor,
-                         init_cfg=init_cfg)
+            raise ValueError(
+                'log_clean_energy must be an interval in iterations (int >= 0) '
+                f'or a bool, got {log_clean_energy!r}'
+            )
+        super().__init__(
+            backbone=backbone, head=head, data_preprocessor=data_preprocessor, init_cfg=init_cfg
+        )
         assert_no_reentrant_checkpointing(self.backbone)
         if grad_mode == 'finite_difference':
             assert_smooth_energy(self)
@@ -164,16 +184,22 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         [2, 2], a row (scale, clean steps) per name in :data:`SCALERS` (mmengine restores its
         own outer GradScaler on resume; these would restart otherwise). A tensor, because
         tools treat every state-dict value as one."""
-        return torch.tensor([[getattr(self, name).state_dict()[key]
-                              for key in ('scale', 'good_steps')] for name in SCALERS],
-                            dtype=torch.float64)
+        return torch.tensor(
+            [
+                [getattr(self, name).state_dict()[key] for key in ('scale', 'good_steps')]
+                for name in SCALERS
+            ],
+            dtype=torch.float64,
+        )
 
     def set_extra_state(self, state: Tensor) -> None:
         """Restore :meth:`get_extra_state`'s output."""
         if not isinstance(state, Tensor) or state.shape != (len(SCALERS), 2):
-            raise ValueError('_extra_state of EnergyRestorationAlgorithm must be a tensor '
-                             f'[{len(SCALERS)}, 2] of (scale, clean steps) for {SCALERS}, got '
-                             f'{state!r}')
+            raise ValueError(
+                '_extra_state of EnergyRestorationAlgorithm must be a tensor '
+                f'[{len(SCALERS)}, 2] of (scale, clean steps) for {SCALERS}, got '
+                f'{state!r}'
+            )
         for name, (scale, good_steps) in zip(SCALERS, state.tolist()):
             getattr(self, name).load_state_dict({'scale': scale, 'good_steps': good_steps})
 
@@ -190,16 +216,29 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         torch.distributed all ranks retry together (SyncBN forwards are collectives).
         """
         if self.grad_mode != 'exact' or not fp16_autocast_active(x.device.type):
-            return restoration_step(self.energy, x, self.alpha, self.grad_mode, create_graph,
-                                    recompute_elementwise=self.recompute_elementwise)
+            return restoration_step(
+                self.energy,
+                x,
+                self.alpha,
+                self.grad_mode,
+                create_graph,
+                recompute_elementwise=self.recompute_elementwise,
+            )
         scaler, retry = self.energy_scaler, False
         while True:
             with RunningStatisticsKept(self) if retry else nullcontext():
-                step = restoration_step(self.energy, x, self.alpha, self.grad_mode,
-                                        create_graph, energy_scale=scaler.scale,
-                                        recompute_elementwise=self.recompute_elementwise)
-            overflow = any_rank(torch.isfinite(step.energy).all()
-                                & ~torch.isfinite(step.grad).all())
+                step = restoration_step(
+                    self.energy,
+                    x,
+                    self.alpha,
+                    self.grad_mode,
+                    create_graph,
+                    energy_scale=scaler.scale,
+                    recompute_elementwise=self.recompute_elementwise,
+                )
+            overflow = any_rank(
+                torch.isfinite(step.energy).all() & ~torch.isfinite(step.grad).all()
+            )
             if overflow and scaler.can_back_off:
                 scaler.update(found_inf=True)  # recompute the step at a smaller scale
                 retry = True
@@ -208,8 +247,9 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
                 scaler.update(found_inf=False)
             return step
 
-    def restoration_chain(self, corrupted: Tensor,
-                          create_graph: bool = True) -> List[RestorationStep]:
+    def restoration_chain(
+        self, corrupted: Tensor, create_graph: bool = True
+    ) -> List[RestorationStep]:
         """Run the N steps from x~0 = ``corrupted``; element n-1 holds x~n."""
         steps, x = [], corrupted
         for _ in range(self.num_steps):
@@ -232,19 +272,24 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
     @staticmethod
     def _split_views(inputs: Union[Tensor, Sequence[Tensor]]) -> Tuple[Tensor, Tensor]:
         """``inputs = [clean, corrupted]`` -> (clean, corrupted), checked."""
-        if isinstance(inputs, Tensor) or not isinstance(inputs, (list, tuple)) \
-                or len(inputs) != 2:
-            got = (f'a single tensor of shape {tuple(inputs.shape)}'
-                   if isinstance(inputs, Tensor) else
-                   f'{len(inputs)} view(s)' if isinstance(inputs, (list, tuple)) else
-                   type(inputs).__name__)
+        if isinstance(inputs, Tensor) or not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            got = (
+                f'a single tensor of shape {tuple(inputs.shape)}'
+                if isinstance(inputs, Tensor)
+                else f'{len(inputs)} view(s)'
+                if isinstance(inputs, (list, tuple))
+                else type(inputs).__name__
+            )
             raise ValueError(
                 'EnergyRestorationAlgorithm expects inputs=[clean, corrupted] (two views, '
-                f'from a corruption transform in the pipeline), got {got}')
+                f'from a corruption transform in the pipeline), got {got}'
+            )
         clean, corrupted = inputs
         if clean.shape != corrupted.shape or clean.dim() != 4:
-            raise ValueError('clean and corrupted views must both be [B, C, H, W] of one '
-                             f'shape, got {tuple(clean.shape)} and {tuple(corrupted.shape)}')
+            raise ValueError(
+                'clean and corrupted views must both be [B, C, H, W] of one '
+                f'shape, got {tuple(clean.shape)} and {tuple(corrupted.shape)}'
+            )
         return clean, corrupted
 
     @classmethod
@@ -253,10 +298,12 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         return inputs if isinstance(inputs, Tensor) else cls._split_views(inputs)[1]
 
     # ------------------------------------------------------------------ modes
-    def forward(self,
-                inputs: Union[Tensor, List[Tensor]],
-                data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor'):
+    def forward(
+        self,
+        inputs: Union[Tensor, List[Tensor]],
+        data_samples: Optional[List[DataSample]] = None,
+        mode: str = 'tensor',
+    ):
         """``'tensor'``: the restoration chain [x0..xN]; ``'loss'``: the loss dict;
         ``'predict'``: data samples carrying the chain."""
         if mode == 'tensor':
@@ -271,9 +318,9 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         """Backbone features of a batch [B, C, H, W] (fused attention kernels)."""
         return self.backbone(inputs)
 
-    def predict(self,
-                inputs: Union[Tensor, List[Tensor]],
-                data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
+    def predict(
+        self, inputs: Union[Tensor, List[Tensor]], data_samples: Optional[List[DataSample]] = None
+    ) -> List[DataSample]:
         """Restore the corrupted view; each sample gets ``restoration_chain`` [N+1, C, H, W]
         (normalized space, x0 first)."""
         chain = torch.stack(self.restore(self._corrupted_view(inputs)), dim=1)
@@ -283,8 +330,9 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
             sample.set_field(images, 'restoration_chain', dtype=Tensor)
         return data_samples
 
-    def loss(self, inputs: List[Tensor],
-             data_samples: Optional[List[DataSample]] = None) -> Dict[str, Tensor]:
+    def loss(
+        self, inputs: List[Tensor], data_samples: Optional[List[DataSample]] = None
+    ) -> Dict[str, Tensor]:
         """Eq. 4 with Listing 1's criterion.
 
         Returns:
@@ -308,8 +356,10 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
             steps = self.restoration_chain(corrupted, create_graph=True)
             step_losses = [self.criterion(step.x, clean) for step in steps]
         self._assert_finite(steps, step_losses, early_gradients_finite)
-        losses = {f'loss_step{n}': step_loss / self.num_steps
-                  for n, step_loss in enumerate(step_losses, start=1)}
+        losses = {
+            f'loss_step{n}': step_loss / self.num_steps
+            for n, step_loss in enumerate(step_losses, start=1)
+        }
         losses['alpha'] = self.alpha.detach().clone()
         losses['energy_corrupted'] = steps[0].energy.detach().mean()
         if self.clean_energy_interval and self._loss_calls % self.clean_energy_interval == 0:
@@ -319,15 +369,17 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         return losses
 
     def _stepwise_chain(
-            self, clean: Tensor,
-            corrupted: Tensor) -> Tuple[List[RestorationStep], List[Tensor], List[Tensor]]:
+        self, clean: Tensor, corrupted: Tensor
+    ) -> Tuple[List[RestorationStep], List[Tensor], List[Tensor]]:
         """The chain and its step losses, each early step backpropagated at once: steps
         1..N-1 come back detached, the last loss carries their gradients. Also whether each
         early step's parameter gradients were finite (not checked under fp16, where
         ``AmpOptimWrapper`` skips a non-finite update)."""
         fp16 = fp16_autocast_active(corrupted.device.type)
-        gradients = StepwiseGradients([p for p in self.parameters() if p.requires_grad],
-                                      self.step_loss_scaler if fp16 else None)
+        gradients = StepwiseGradients(
+            [p for p in self.parameters() if p.requires_grad],
+            self.step_loss_scaler if fp16 else None,
+        )
         steps, step_losses, x = [], [], corrupted
         for index in range(self.num_steps):
             step = self._step(x, create_graph=True)
@@ -343,8 +395,12 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
             x = step.x
         return steps, step_losses, gradients.finite
 
-    def _assert_finite(self, steps: List[RestorationStep], step_losses: List[Tensor],
-                       early_gradients_finite: Sequence[Tensor] = ()) -> None:
+    def _assert_finite(
+        self,
+        steps: List[RestorationStep],
+        step_losses: List[Tensor],
+        early_gradients_finite: Sequence[Tensor] = (),
+    ) -> None:
         """One host sync for all checks; names the first offending step and quantity.
 
         ``early_gradients_finite``: per early step of :meth:`_stepwise_chain`, whether its
@@ -353,10 +409,11 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         checks = [(torch.isfinite(self.alpha.detach()).all(), None, 'alpha')]
         gradient_checks = list(early_gradients_finite)
         for index, (step, step_loss) in enumerate(zip(steps, step_losses), start=1):
-            checks += [(torch.isfinite(step.energy.detach()).all(), index, 'energy'),
-                       (torch.isfinite(step.grad.detach()).all(), index,
-                        'input gradient dE/dx'),
-                       (torch.isfinite(step_loss.detach()).all(), index, 'restoration loss')]
+            checks += [
+                (torch.isfinite(step.energy.detach()).all(), index, 'energy'),
+                (torch.isfinite(step.grad.detach()).all(), index, 'input gradient dE/dx'),
+                (torch.isfinite(step_loss.detach()).all(), index, 'restoration loss'),
+            ]
             if index <= len(gradient_checks):  # in step order: the first failure is named
                 checks.append((gradient_checks[index - 1], index, 'parameter gradient'))
         ok = torch.stack([finite for finite, _, _ in checks]).tolist()
@@ -365,9 +422,14 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         _, step_index, what = checks[ok.index(False)]
         if step_index is None:
             raise FloatingPointError(
-                f'alpha is {self.alpha.item()}; stopping before the optimizer step')
-        scale = (f' (fp16 energy scale {self.energy_scaler.scale})' if self.grad_mode == 'exact'
-                 and fp16_autocast_active(steps[0].x.device.type) else '')
+                f'alpha is {self.alpha.item()}; stopping before the optimizer step'
+            )
+        scale = (
+            f' (fp16 energy scale {self.energy_scaler.scale})'
+            if self.grad_mode == 'exact' and fp16_autocast_active(steps[0].x.device.type)
+            else ''
+        )
         raise FloatingPointError(
             f'non-finite {what} at restoration step {step_index} of {self.num_steps}{scale}; '
-            'stopping before the optimizer step, so the weights are unchanged')
+            'stopping before the optimizer step, so the weights are unchanged'
+        )

@@ -1,4 +1,5 @@
 """Energy head: E(x) = h(pool(psi(x))), a linear map to one output without bias (paper 2.2)."""
+
 from typing import Sequence, Tuple, Union
 
 from mmengine.model import BaseModule
@@ -33,23 +34,29 @@ class EnergyHead(BaseModule):
     POOL_TYPES = ('auto', 'cls_token', 'mean_tokens', 'gap', 'none')
     _EXPECTED_NDIM = {'cls_token': 3, 'mean_tokens': 3, 'gap': 4, 'none': 2}
 
-    def __init__(self,
-                 in_channels: int,
-                 pool_type: str = 'auto',
-                 num_prefix_tokens: int = 1,
-                 feat_index: int = -1,
-                 init_cfg: Union[dict, list, None] = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        pool_type: str = 'auto',
+        num_prefix_tokens: int = 1,
+        feat_index: int = -1,
+        init_cfg: Union[dict, list, None] = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f'in_channels must be a positive int, got {in_channels!r}')
         if pool_type not in self.POOL_TYPES:
             raise ValueError(f'pool_type must be one of {self.POOL_TYPES}, got {pool_type!r}')
-        if isinstance(num_prefix_tokens, bool) or not isinstance(num_prefix_tokens, int) \
-                or num_prefix_tokens < 0:
+        if (
+            isinstance(num_prefix_tokens, bool)
+            or not isinstance(num_prefix_tokens, int)
+            or num_prefix_tokens < 0
+        ):
             raise ValueError(f'num_prefix_tokens must be an int >= 0, got {num_prefix_tokens!r}')
         if isinstance(feat_index, bool) or not isinstance(feat_index, int):
-            raise ValueError(f'feat_index must be an int (index into the backbone outputs), '
-                             f'got {feat_index!r}')
+            raise ValueError(
+                f'feat_index must be an int (index into the backbone outputs), got {feat_index!r}'
+            )
         self.in_channels = in_channels
         self.pool_type = pool_type
         self.num_prefix_tokens = num_prefix_tokens
@@ -62,7 +69,8 @@ class EnergyHead(BaseModule):
             if x.dim() != expected:
                 raise ValueError(
                     f"EnergyHead(pool_type='{self.pool_type}') expects {expected}-d backbone "
-                    f'features, got shape {tuple(x.shape)}')
+                    f'features, got shape {tuple(x.shape)}'
+                )
             return self.pool_type
         if x.dim() == 2:
             return 'none'
@@ -70,15 +78,18 @@ class EnergyHead(BaseModule):
             return 'gap'
         raise ValueError(
             f"EnergyHead(pool_type='auto') cannot pool features of shape {tuple(x.shape)}; "
-            "for token sequences [B, L, C] choose pool_type='cls_token' or 'mean_tokens'")
+            "for token sequences [B, L, C] choose pool_type='cls_token' or 'mean_tokens'"
+        )
 
     def pool(self, feats: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         """Select and pool backbone output(s) to [B, C]."""
         if isinstance(feats, (tuple, list)):
             if not -len(feats) <= self.feat_index < len(feats):
-                raise ValueError(f'EnergyHead(feat_index={self.feat_index}) is out of range: the '
-                                 f'backbone returned {len(feats)} feature map(s); choose '
-                                 f'feat_index in [{-len(feats)}, {len(feats) - 1}]')
+                raise ValueError(
+                    f'EnergyHead(feat_index={self.feat_index}) is out of range: the '
+                    f'backbone returned {len(feats)} feature map(s); choose '
+                    f'feat_index in [{-len(feats)}, {len(feats) - 1}]'
+                )
             x = feats[self.feat_index]
         else:
             x = feats
@@ -87,9 +98,11 @@ class EnergyHead(BaseModule):
             pooled = x[:, 0]
         elif pool_type == 'mean_tokens':
             if x.shape[1] <= self.num_prefix_tokens:
-                raise ValueError(f'mean_tokens: {x.shape[1]} tokens leave no patch token '
-                                 f'after num_prefix_tokens={self.num_prefix_tokens}')
-            pooled = x[:, self.num_prefix_tokens:].mean(dim=1)
+                raise ValueError(
+                    f'mean_tokens: {x.shape[1]} tokens leave no patch token '
+                    f'after num_prefix_tokens={self.num_prefix_tokens}'
+                )
+            pooled = x[:, self.num_prefix_tokens :].mean(dim=1)
         elif pool_type == 'gap':
             pooled = x.mean(dim=(2, 3))
         else:
@@ -99,7 +112,8 @@ class EnergyHead(BaseModule):
                 f'EnergyHead(in_channels={self.in_channels}) does not fit the backbone: its '
                 f'pooled features have width {pooled.shape[-1]} (backbone output shape '
                 f'{tuple(x.shape)}, pool_type={pool_type!r}); set head.in_channels='
-                f'{pooled.shape[-1]}')
+                f'{pooled.shape[-1]}'
+            )
         return pooled
 
     def forward(self, feats: Union[Tensor, Tuple[Tensor, ...]]) -> Tensor:

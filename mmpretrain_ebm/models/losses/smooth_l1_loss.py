@@ -1,4 +1,5 @@
 """SmoothL1 restoration criterion of Listing 1 (``SmoothL1Loss(beta=1.0)``)."""
+
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS

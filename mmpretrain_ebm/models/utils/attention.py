@@ -6,6 +6,7 @@ with respect to the parameters. Energy passes that build that graph (training) t
 under PyTorch's math backend; every other forward (restoration without ``create_graph``,
 fine-tuning, evaluation, feature extraction) keeps the fused kernels.
 """
+
 import threading
 from contextlib import contextmanager
 from typing import Iterator

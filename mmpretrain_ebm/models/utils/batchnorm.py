@@ -1,4 +1,5 @@
 """Forwards that must not touch BatchNorm running statistics."""
+
 from contextlib import contextmanager
 from typing import Iterator, List, Optional, Tuple
 
@@ -8,8 +9,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 def _tracking_batchnorms(module: nn.Module) -> List[_BatchNorm]:
     """Train-mode BatchNorm layers of ``module`` that update running statistics."""
-    return [bn for bn in module.modules()
-            if isinstance(bn, _BatchNorm) and bn.training and bn.track_running_stats]
+    return [
+        bn
+        for bn in module.modules()
+        if isinstance(bn, _BatchNorm) and bn.training and bn.track_running_stats
+    ]
 
 
 @contextmanager
@@ -49,9 +53,14 @@ class RunningStatisticsKept:
         self._saved: List[Tuple[_BatchNorm, Optional[float], Optional[Tensor]]] = []
 
     def __enter__(self) -> None:
-        self._saved = [(bn, bn.momentum, None if bn.num_batches_tracked is None else
-                        bn.num_batches_tracked.clone())
-                       for bn in _tracking_batchnorms(self.module)]
+        self._saved = [
+            (
+                bn,
+                bn.momentum,
+                None if bn.num_batches_tracked is None else bn.num_batches_tracked.clone(),
+            )
+            for bn in _tracking_batchnorms(self.module)
+        ]
         for bn, _, _ in self._saved:
             bn.momentum = 0.0
 

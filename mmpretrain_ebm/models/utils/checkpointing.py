@@ -5,6 +5,7 @@ serve ``torch.autograd.grad(..., create_graph=True)``. :func:`enable_activation_
 instead switches chosen blocks to non-reentrant checkpointing, in place: parameter names and
 state-dict keys are unchanged, and ``copy.deepcopy`` (EMA) copies the behaviour with the block.
 """
+
 from contextlib import nullcontext
 from typing import Dict, List, Sequence, Tuple
 
@@ -17,7 +18,12 @@ from .batchnorm import RunningStatisticsKept
 
 #: Residual blocks of mmpretrain's ViT, Swin, ConvNeXt and ResNet families.
 DEFAULT_CHECKPOINT_BLOCKS: Tuple[str, ...] = (
-    'TransformerEncoderLayer', 'SwinBlock', 'ConvNeXtBlock', 'BasicBlock', 'Bottleneck')
+    'TransformerEncoderLayer',
+    'SwinBlock',
+    'ConvNeXtBlock',
+    'BasicBlock',
+    'Bottleneck',
+)
 
 _CHECKPOINTED_CLASSES: Dict[type, type] = {}
 
@@ -53,25 +59,33 @@ def _checkpointed_class(block_cls: type) -> type:
     def forward(self, *args, **kwargs):
         parent_forward = super(checkpointed, self).forward
         needs_graph = torch.is_grad_enabled() and any(
-            isinstance(a, torch.Tensor) and a.requires_grad for a in args)
+            isinstance(a, torch.Tensor) and a.requires_grad for a in args
+        )
         if not needs_graph:
             return parent_forward(*args, **kwargs)
         # Recompute under the backend the forward used: the outer backward of an energy pass
         # runs outside ``energy_pass_attention`` but must rebuild twice-differentiable graphs.
         math = in_energy_pass()
-        return checkpoint(parent_forward, *args, use_reentrant=False,
-                          context_fn=lambda: (nullcontext(), _RecomputeContext(self, math)),
-                          **kwargs)
+        return checkpoint(
+            parent_forward,
+            *args,
+            use_reentrant=False,
+            context_fn=lambda: (nullcontext(), _RecomputeContext(self, math)),
+            **kwargs,
+        )
 
-    checkpointed = type(f'Checkpointed{block_cls.__name__}', (block_cls,),
-                        {'forward': forward, '__module__': block_cls.__module__})
+    checkpointed = type(
+        f'Checkpointed{block_cls.__name__}',
+        (block_cls,),
+        {'forward': forward, '__module__': block_cls.__module__},
+    )
     _CHECKPOINTED_CLASSES[block_cls] = checkpointed
     return checkpointed
 
 
 def enable_activation_checkpointing(
-        module: nn.Module,
-        block_types: Sequence[str] = DEFAULT_CHECKPOINT_BLOCKS) -> List[str]:
+    module: nn.Module, block_types: Sequence[str] = DEFAULT_CHECKPOINT_BLOCKS
+) -> List[str]:
     """Checkpoint every submodule whose class name is in ``block_types`` (non-reentrant).
 
     Returns:
@@ -90,17 +104,22 @@ def enable_activation_checkpointing(
         raise ValueError(
             f'grad_checkpoint=True found no block of types {tuple(block_types)} in '
             f'{type(module).__name__}; pass checkpoint_block_types naming its residual '
-            f'blocks, one of {found}')
+            f'blocks, one of {found}'
+        )
     return names
 
 
 def assert_no_reentrant_checkpointing(module: nn.Module) -> None:
     """Reject mmpretrain's ``with_cp=True``: its reentrant checkpoint breaks double backward."""
-    offenders = [name or type(module).__name__ for name, sub in module.named_modules()
-                 if getattr(sub, 'with_cp', False) is True]
+    offenders = [
+        name or type(module).__name__
+        for name, sub in module.named_modules()
+        if getattr(sub, 'with_cp', False) is True
+    ]
     if offenders:
         raise ValueError(
             f'with_cp=True is set in {offenders[:3]}{"..." if len(offenders) > 3 else ""}: '
             'mmpretrain checkpoints with reentrant torch.utils.checkpoint, which cannot '
             'take the second-order gradient the energy step needs. Set with_cp=False in the '
-            'backbone and grad_checkpoint=True in EnergyRestorationAlgorithm instead.')
+            'backbone and grad_checkpoint=True in EnergyRestorationAlgorithm instead.'
+        )

@@ -13,6 +13,7 @@ of ``AmpOptimWrapper`` (mmengine's dynamic ``GradScaler``, 2**16 at start) is ef
 S / scale. The defaults therefore keep ``scale`` moderate (2**8): enough for the first-order
 pass, while S / scale stays large for the second-order one.
 """
+
 from typing import Dict
 
 import torch
@@ -33,23 +34,31 @@ class EnergyGradScaler:
         max_scale: Largest scale the growth may reach.
     """
 
-    def __init__(self,
-                 init_scale: float = 2.0**8,
-                 growth_factor: float = 2.0,
-                 backoff_factor: float = 0.5,
-                 growth_interval: int = 1000,
-                 min_scale: float = 1.0,
-                 max_scale: float = 2.0**8) -> None:
+    def __init__(
+        self,
+        init_scale: float = 2.0**8,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 1000,
+        min_scale: float = 1.0,
+        max_scale: float = 2.0**8,
+    ) -> None:
         if not min_scale > 0 or not init_scale > 0:
-            raise ValueError('EnergyGradScaler needs init_scale > 0 and min_scale > 0 (a zero '
-                             f'or negative scale destroys the gradient), got init_scale='
-                             f'{init_scale!r}, min_scale={min_scale!r}')
+            raise ValueError(
+                'EnergyGradScaler needs init_scale > 0 and min_scale > 0 (a zero '
+                f'or negative scale destroys the gradient), got init_scale='
+                f'{init_scale!r}, min_scale={min_scale!r}'
+            )
         if not min_scale <= init_scale <= max_scale:
-            raise ValueError(f'need min_scale <= init_scale <= max_scale, got {min_scale}, '
-                             f'{init_scale}, {max_scale}')
+            raise ValueError(
+                f'need min_scale <= init_scale <= max_scale, got {min_scale}, '
+                f'{init_scale}, {max_scale}'
+            )
         if growth_factor <= 1.0 or not 0.0 < backoff_factor < 1.0:
-            raise ValueError('need growth_factor > 1 and 0 < backoff_factor < 1, got '
-                             f'{growth_factor} and {backoff_factor}')
+            raise ValueError(
+                'need growth_factor > 1 and 0 < backoff_factor < 1, got '
+                f'{growth_factor} and {backoff_factor}'
+            )
         if growth_interval < 1:
             raise ValueError(f'growth_interval must be >= 1, got {growth_interval}')
         self.scale = float(init_scale)
@@ -67,8 +76,10 @@ class EnergyGradScaler:
     def load_state_dict(self, state: Dict[str, float]) -> None:
         """Restore :meth:`state_dict`'s output; the scale is clipped to this scaler's range."""
         if not isinstance(state, dict) or set(state) != {'scale', 'good_steps'}:
-            raise ValueError("EnergyGradScaler state must be {'scale': float, 'good_steps': "
-                             f'int}}, got {state!r}')
+            raise ValueError(
+                "EnergyGradScaler state must be {'scale': float, 'good_steps': "
+                f'int}}, got {state!r}'
+            )
         self.scale = min(max(float(state['scale']), self.min_scale), self.max_scale)
         self._good_steps = int(state['good_steps'])
 
@@ -91,8 +102,10 @@ class EnergyGradScaler:
 
 def fp16_autocast_active(device_type: str) -> bool:
     """Whether autocast to float16 is enabled for ``device_type`` in the calling thread."""
-    return (torch.is_autocast_enabled(device_type)
-            and torch.get_autocast_dtype(device_type) == torch.float16)
+    return (
+        torch.is_autocast_enabled(device_type)
+        and torch.get_autocast_dtype(device_type) == torch.float16
+    )
 
 
 def any_rank(flag: Tensor) -> bool:

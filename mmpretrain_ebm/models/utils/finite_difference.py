@@ -35,6 +35,7 @@ Limits:
   ViT (position embeddings) and Swin are not affected.
 - With train-mode BatchNorm the batch statistics are part of E, as in the exact mode.
 """
+
 import math
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Sequence, Tuple
@@ -52,33 +53,51 @@ DEFAULT_REL_EPS = 1e-4
 #: Piecewise-linear layers. Their second derivative has Dirac terms at the kinks: a finite
 #: difference picks them up while autograd's exact mode drops them, so the two disagree
 #: (measured on a tiny ResNet: 40x the exact gradient's norm).
-NON_SMOOTH_LAYERS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.Hardtanh,
-                     nn.Hardswish, nn.Hardsigmoid, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
-                     nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+NON_SMOOTH_LAYERS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+)
 
 
 def assert_smooth_energy(module: nn.Module) -> None:
     """Refuse energies with piecewise-linear layers (ReLU, max pooling, ...) for
     ``grad_mode='finite_difference'``."""
-    offenders = [f'{name} ({type(sub).__name__})' for name, sub in module.named_modules()
-                 if isinstance(sub, NON_SMOOTH_LAYERS)]
+    offenders = [
+        f'{name} ({type(sub).__name__})'
+        for name, sub in module.named_modules()
+        if isinstance(sub, NON_SMOOTH_LAYERS)
+    ]
     if offenders:
         more = f' and {len(offenders) - 3} more' if len(offenders) > 3 else ''
         raise ValueError(
             "grad_mode='finite_difference' needs a smooth energy (GELU/SiLU/tanh networks "
             f'such as ViT, Swin, ConvNeXt), but {", ".join(offenders[:3])}{more} are '
             'piecewise linear: the finite difference of their gradient does not estimate '
-            "autograd's second derivative. Use grad_mode='exact'.")
+            "autograd's second derivative. Use grad_mode='exact'."
+        )
 
 
 def energy_module(energy_fn: EnergyFn) -> nn.Module:
     """The module whose parameters ``energy_fn`` uses: itself or the owner of a bound method."""
-    module = energy_fn if isinstance(energy_fn, nn.Module) else getattr(
-        energy_fn, '__self__', None)
+    module = energy_fn if isinstance(energy_fn, nn.Module) else getattr(energy_fn, '__self__', None)
     if not isinstance(module, nn.Module):
-        raise TypeError("grad_mode='finite_difference' needs an energy function that is an "
-                        'nn.Module or a bound method of one (to find its parameters), got '
-                        f'{energy_fn!r}')
+        raise TypeError(
+            "grad_mode='finite_difference' needs an energy function that is an "
+            'nn.Module or a bound method of one (to find its parameters), got '
+            f'{energy_fn!r}'
+        )
     return module
 
 
@@ -115,17 +134,18 @@ class _RandomState:
             yield
 
 
-def _energy_and_gradients(energy_fn: EnergyFn, x: Tensor, params: Sequence[Tensor],
-                          input_grad: bool = True
-                          ) -> Tuple[Tensor, Tuple[Optional[Tensor], ...]]:
+def _energy_and_gradients(
+    energy_fn: EnergyFn, x: Tensor, params: Sequence[Tensor], input_grad: bool = True
+) -> Tuple[Tensor, Tuple[Optional[Tensor], ...]]:
     """E(x) [B] and the gradients of sum(E) w.r.t. (x, *params) by one first-order backward;
     with ``input_grad=False`` the first entry is ``None`` and the input-layer backward is
     skipped (the perturbed pass needs parameter gradients only)."""
     x = x.detach().requires_grad_(input_grad)
     with torch.enable_grad(), full_precision(x.device.type):
         energy = energy_fn(x)
-        grads = torch.autograd.grad(energy.sum(), [x, *params] if input_grad else list(params),
-                                    allow_unused=True)
+        grads = torch.autograd.grad(
+            energy.sum(), [x, *params] if input_grad else list(params), allow_unused=True
+        )
     return energy.detach(), (tuple(grads) if input_grad else (None, *grads))
 
 
@@ -134,8 +154,9 @@ class _FiniteDifferenceInputGradient(torch.autograd.Function):
     gradients (grad_theta E(x + eps u) - grad_theta E(x)) / eps."""
 
     @staticmethod
-    def forward(ctx, energy_fn: EnergyFn, module: nn.Module, rel_eps: float, x: Tensor,
-                *params: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(
+        ctx, energy_fn: EnergyFn, module: nn.Module, rel_eps: float, x: Tensor, *params: Tensor
+    ) -> Tuple[Tensor, Tensor]:
         ctx.random_state = _RandomState(x.device)
         energy, (input_grad, *param_grads) = _energy_and_gradients(energy_fn, x, params)
         ctx.energy_fn, ctx.module, ctx.rel_eps = energy_fn, module, rel_eps
@@ -147,7 +168,7 @@ class _FiniteDifferenceInputGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx, _: Tensor, direction: Tensor) -> tuple:
         x, *rest = ctx.saved_tensors
-        params, base_grads = rest[:ctx.num_params], rest[ctx.num_params:]
+        params, base_grads = rest[: ctx.num_params], rest[ctx.num_params :]
         used = [p for p, g in zip(params, base_grads) if g is not None]
         direction_norm = direction.float().norm().item()
         if not used or direction_norm == 0.0:
@@ -157,10 +178,12 @@ class _FiniteDifferenceInputGradient(torch.autograd.Function):
         eps = ctx.rel_eps * pixel_scale / direction_norm
         with ctx.random_state.replayed(), frozen_batchnorm_statistics(ctx.module):
             _, (_, *moved_grads) = _energy_and_gradients(
-                ctx.energy_fn, x + eps * direction.to(x.dtype), used, input_grad=False)
+                ctx.energy_fn, x + eps * direction.to(x.dtype), used, input_grad=False
+            )
         moved = iter(moved_grads)
-        grads = [None if base is None else _difference(next(moved), base, eps)
-                 for base in base_grads]
+        grads = [
+            None if base is None else _difference(next(moved), base, eps) for base in base_grads
+        ]
         return (None, None, None, None, *grads)
 
 
@@ -169,11 +192,13 @@ def _difference(moved: Optional[Tensor], base: Tensor, eps: float) -> Tensor:
     return torch.zeros_like(base) if moved is None else moved.sub_(base).div_(eps)
 
 
-def finite_difference_input_gradient(energy_fn: EnergyFn,
-                                     x: Tensor,
-                                     create_graph: bool,
-                                     energy_scale: float,
-                                     rel_eps: float = DEFAULT_REL_EPS) -> Tuple[Tensor, Tensor]:
+def finite_difference_input_gradient(
+    energy_fn: EnergyFn,
+    x: Tensor,
+    create_graph: bool,
+    energy_scale: float,
+    rel_eps: float = DEFAULT_REL_EPS,
+) -> Tuple[Tensor, Tensor]:
     """Energies [B] and dE/dx (like x) with a finite-difference second-order path.
 
     With ``create_graph=True`` the returned dE/dx is differentiable w.r.t. the parameters of
@@ -183,7 +208,7 @@ def finite_difference_input_gradient(energy_fn: EnergyFn,
     """
     del energy_scale
     if not create_graph:
-        energy, (grad, ) = _energy_and_gradients(energy_fn, x, ())
+        energy, (grad,) = _energy_and_gradients(energy_fn, x, ())
         return energy, grad
     module = energy_module(energy_fn)
     params = [p for p in module.parameters() if p.requires_grad]

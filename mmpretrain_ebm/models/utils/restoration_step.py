@@ -5,6 +5,7 @@
 This is the single implementation that training (:class:`EnergyRestorationAlgorithm`),
 inference (``restore``) and benchmarks call, so what is timed is what trains.
 """
+
 from contextlib import nullcontext
 from typing import Callable, Dict, NamedTuple
 
@@ -22,13 +23,15 @@ InputGradientFn = Callable[[EnergyFn, Tensor, bool, float], 'tuple[Tensor, Tenso
 
 class RestorationStep(NamedTuple):
     """Result of one step: the moved images, the energies and input gradient at the start."""
+
     x: Tensor  #: x_n, [B, C, H, W]; differentiable w.r.t. parameters and alpha.
     energy: Tensor  #: E(SG(x_{n-1})), [B], float32.
     grad: Tensor  #: dE/dx at SG(x_{n-1}), like x.
 
 
-def exact_input_gradient(energy_fn: EnergyFn, x: Tensor, create_graph: bool,
-                         energy_scale: float) -> 'tuple[Tensor, Tensor]':
+def exact_input_gradient(
+    energy_fn: EnergyFn, x: Tensor, create_graph: bool, energy_scale: float
+) -> 'tuple[Tensor, Tensor]':
     """Energies and the exact ``dE/dx`` by autograd.
 
     Each image's energy depends only on its own pixels (the batch dimension is independent
@@ -40,7 +43,7 @@ def exact_input_gradient(energy_fn: EnergyFn, x: Tensor, create_graph: bool,
     """
     energy = energy_fn(x)
     objective = energy.sum() if energy_scale == 1.0 else energy.sum() * energy_scale
-    grad, = torch.autograd.grad(objective, x, create_graph=create_graph)
+    (grad,) = torch.autograd.grad(objective, x, create_graph=create_graph)
     if energy_scale != 1.0:
         grad = grad.float() / energy_scale
     return energy, grad
@@ -51,16 +54,18 @@ INPUT_GRADIENT_MODES: Dict[str, InputGradientFn] = {
     'finite_difference': finite_difference_input_gradient,
 }
 #: Modes that differentiate dE/dx again: their energy passes need math attention.
-DOUBLE_BACKWARD_MODES = ('exact', )
+DOUBLE_BACKWARD_MODES = ('exact',)
 
 
-def restoration_step(energy_fn: EnergyFn,
-                     x_prev: Tensor,
-                     alpha: Tensor,
-                     grad_mode: str = 'exact',
-                     create_graph: bool = True,
-                     energy_scale: float = 1.0,
-                     recompute_elementwise: bool = True) -> RestorationStep:
+def restoration_step(
+    energy_fn: EnergyFn,
+    x_prev: Tensor,
+    alpha: Tensor,
+    grad_mode: str = 'exact',
+    create_graph: bool = True,
+    energy_scale: float = 1.0,
+    recompute_elementwise: bool = True,
+) -> RestorationStep:
     """Take one energy-descent step from ``SG(x_prev)``.
 
     Args:
@@ -81,18 +86,22 @@ def restoration_step(energy_fn: EnergyFn,
         :class:`RestorationStep` with x_n, the energies and the input gradient.
     """
     if grad_mode not in INPUT_GRADIENT_MODES:
-        raise ValueError(f'grad_mode must be one of {tuple(INPUT_GRADIENT_MODES)}, '
-                         f'got {grad_mode!r}')
+        raise ValueError(
+            f'grad_mode must be one of {tuple(INPUT_GRADIENT_MODES)}, got {grad_mode!r}'
+        )
     if torch.is_inference_mode_enabled():
-        raise RuntimeError('a restoration step cannot run under torch.inference_mode(): it '
-                           'computes dE/dx, which needs autograd; use torch.no_grad() or no '
-                           'context (gradients are enabled inside the step)')
+        raise RuntimeError(
+            'a restoration step cannot run under torch.inference_mode(): it '
+            'computes dE/dx, which needs autograd; use torch.no_grad() or no '
+            'context (gradients are enabled inside the step)'
+        )
     x = x_prev.detach().requires_grad_(True)
     double_backward = grad_mode in DOUBLE_BACKWARD_MODES
     # only a graph that is differentiated again needs the math attention backend
     attention = energy_pass_attention() if double_backward and create_graph else nullcontext()
     lean_graph = recompute_elementwise_saved_tensors(
-        enabled=recompute_elementwise and double_backward and create_graph)
+        enabled=recompute_elementwise and double_backward and create_graph
+    )
     with torch.enable_grad(), attention, lean_graph:
         energy, grad = INPUT_GRADIENT_MODES[grad_mode](energy_fn, x, create_graph, energy_scale)
         x_next = x - alpha * grad

@@ -17,6 +17,7 @@ autograd re-attaches the original ``grad_fn`` to what the unpack hook returns, s
 gradients are unchanged. On ViT-B this drops three of the largest per-block tensors (two of
 MLP width, one attention map) for a few elementwise passes.
 """
+
 from contextlib import contextmanager
 from typing import Callable, Iterator, NamedTuple, Tuple
 
@@ -33,20 +34,24 @@ def _signed_dim(dim: int) -> int:
 
 def _gelu_inputs(node) -> Tuple[Tuple[Tensor, ...], Callable[..., Tensor]]:
     approximate = node._saved_approximate
-    return (node._saved_self, ), lambda z: torch.ops.aten.gelu(z, approximate=approximate)
+    return (node._saved_self,), lambda z: torch.ops.aten.gelu(z, approximate=approximate)
 
 
 def _gelu_backward_inputs(node) -> Tuple[Tuple[Tensor, ...], Callable[..., Tensor]]:
     approximate = node._saved_approximate
-    return ((node._saved_grad_output, node._saved_self),
-            lambda g, z: torch.ops.aten.gelu_backward(g, z, approximate=approximate))
+    return (
+        (node._saved_grad_output, node._saved_self),
+        lambda g, z: torch.ops.aten.gelu_backward(g, z, approximate=approximate),
+    )
 
 
 def _softmax_backward_inputs(node) -> Tuple[Tuple[Tensor, ...], Callable[..., Tensor]]:
     dim = _signed_dim(node._saved_dim)
     output = node._saved_output
-    return ((node._saved_grad_output, output),
-            lambda g, a: torch._softmax_backward_data(g, a, dim, a.dtype))
+    return (
+        (node._saved_grad_output, output),
+        lambda g, a: torch._softmax_backward_data(g, a, dim, a.dtype),
+    )
 
 
 #: grad_fn name of the op that produced a tensor -> (its inputs, how to recompute it).
@@ -59,12 +64,14 @@ RECOMPUTABLE_OPS = {
 
 class _Kept(NamedTuple):
     """A saved tensor kept as is (detached) and its version when saved."""
+
     tensor: Tensor
     version: int
 
 
 class _Recipe(NamedTuple):
     """How to rebuild a saved tensor: ``op(*inputs)`` is its base, then its view."""
+
     op: Callable[..., Tensor]
     inputs: Tuple[Tensor, ...]
     versions: Tuple[int, ...]
@@ -90,32 +97,48 @@ def _pack(tensor: Tensor):
     if any(t.dtype != base.dtype or t.device != base.device for t in inputs):
         return _Kept(tensor.detach(), tensor._version)  # e.g. half-to-float softmax
     inputs = tuple(t.detach() for t in inputs)
-    return _Recipe(op, inputs, tuple(t._version for t in inputs), (base.shape, base.dtype),
-                   (tensor.shape, tensor.stride(), tensor.storage_offset()))
+    return _Recipe(
+        op,
+        inputs,
+        tuple(t._version for t in inputs),
+        (base.shape, base.dtype),
+        (tensor.shape, tensor.stride(), tensor.storage_offset()),
+    )
 
 
-_MODIFIED = ('{what} was modified by an in-place operation after autograd saved it (version '
-             '{now}, saved at {saved}); its gradient would be wrong')
+_MODIFIED = (
+    '{what} was modified by an in-place operation after autograd saved it (version '
+    '{now}, saved at {saved}); its gradient would be wrong'
+)
 
 
 def _unpack(packed):
     if isinstance(packed, _Kept):
         if packed.tensor._version != packed.version:
-            raise RuntimeError(_MODIFIED.format(what='a tensor needed for the gradient',
-                                                now=packed.tensor._version,
-                                                saved=packed.version))
+            raise RuntimeError(
+                _MODIFIED.format(
+                    what='a tensor needed for the gradient',
+                    now=packed.tensor._version,
+                    saved=packed.version,
+                )
+            )
         return packed.tensor
     versions = tuple(t._version for t in packed.inputs)
     if versions != packed.versions:
-        raise RuntimeError(_MODIFIED.format(what='an input of a recomputable saved tensor',
-                                            now=versions, saved=packed.versions))
+        raise RuntimeError(
+            _MODIFIED.format(
+                what='an input of a recomputable saved tensor', now=versions, saved=packed.versions
+            )
+        )
     device_type = packed.inputs[0].device.type
     with torch.no_grad(), torch.autocast(device_type, enabled=False):
         base = packed.op(*packed.inputs)
     shape, dtype = packed.base_meta
     if base.shape != shape or base.dtype != dtype:
-        raise RuntimeError(f'recomputed saved tensor has shape {tuple(base.shape)} and dtype '
-                           f'{base.dtype}, expected {tuple(shape)} and {dtype}')
+        raise RuntimeError(
+            f'recomputed saved tensor has shape {tuple(base.shape)} and dtype '
+            f'{base.dtype}, expected {tuple(shape)} and {dtype}'
+        )
     size, stride, offset = packed.view
     return base.as_strided(size, stride, offset)
 

@@ -20,6 +20,7 @@ it would for the outer backward. Otherwise :attr:`StepwiseGradients.finite` reco
 a host sync, whether each early step's gradients were finite, for the caller to check before
 the optimizer step.
 """
+
 from typing import List, Optional, Sequence
 
 import torch
@@ -30,8 +31,9 @@ from .energy_scaler import EnergyGradScaler
 
 def default_step_loss_scaler() -> EnergyGradScaler:
     """Dynamic fp16 scale of the early steps' losses: mmengine's GradScaler defaults."""
-    return EnergyGradScaler(init_scale=2.0**16, growth_interval=2000, min_scale=1.0,
-                            max_scale=2.0**24)
+    return EnergyGradScaler(
+        init_scale=2.0**16, growth_interval=2000, min_scale=1.0, max_scale=2.0**24
+    )
 
 
 class _InjectGradients(torch.autograd.Function):
@@ -43,8 +45,7 @@ class _InjectGradients(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, like: Tensor, accumulated: List[Optional[Tensor]],
-                *params: Tensor) -> Tensor:
+    def forward(ctx, like: Tensor, accumulated: List[Optional[Tensor]], *params: Tensor) -> Tensor:
         ctx.accumulated = accumulated
         ctx.dtypes = [p.dtype for p in params]
         return like.new_zeros(())
@@ -52,13 +53,17 @@ class _InjectGradients(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> tuple:
         if ctx.accumulated is None:
-            raise RuntimeError('the stepwise gradients of the early restoration steps were '
-                               'already handed to a backward; backpropagate the loss once')
+            raise RuntimeError(
+                'the stepwise gradients of the early restoration steps were '
+                'already handed to a backward; backpropagate the loss once'
+            )
         tensors = list(ctx.accumulated)
         ctx.accumulated.clear()  # drop the owner's references: the tensors become .grad
         ctx.accumulated = None
-        grads = tuple(None if g is None else g.mul_(grad_output).to(dtype)
-                      for g, dtype in zip(tensors, ctx.dtypes))
+        grads = tuple(
+            None if g is None else g.mul_(grad_output).to(dtype)
+            for g, dtype in zip(tensors, ctx.dtypes)
+        )
         del tensors
         return (None, None, *grads)
 
@@ -71,8 +76,9 @@ class StepwiseGradients:
         fp16_scaler: Dynamic loss scale for fp16 autocast; ``None`` for fp32/bf16.
     """
 
-    def __init__(self, params: Sequence[Tensor],
-                 fp16_scaler: Optional[EnergyGradScaler] = None) -> None:
+    def __init__(
+        self, params: Sequence[Tensor], fp16_scaler: Optional[EnergyGradScaler] = None
+    ) -> None:
         self.params = list(params)
         self.fp16_scaler = fp16_scaler
         self.accumulated: List[Optional[Tensor]] = [None] * len(self.params)
@@ -83,12 +89,20 @@ class StepwiseGradients:
         """Add d(loss)/d(params) and free ``loss``'s graph (a loss without graph, or one
         that reaches no parameter, adds 0 and counts as finite)."""
         scale = self.fp16_scaler.scale if self.fp16_scaler is not None else 1.0
-        grads = torch.autograd.grad(loss * scale if scale != 1.0 else loss, self.params,
-                                    allow_unused=True) if loss.requires_grad else ()
+        grads = (
+            torch.autograd.grad(
+                loss * scale if scale != 1.0 else loss, self.params, allow_unused=True
+            )
+            if loss.requires_grad
+            else ()
+        )
         present = [g.isfinite().all() for g in grads if g is not None]
         if self.fp16_scaler is None:
-            self.finite.append(torch.stack(present).all() if present else
-                               torch.ones((), dtype=torch.bool, device=loss.device))
+            self.finite.append(
+                torch.stack(present).all()
+                if present
+                else torch.ones((), dtype=torch.bool, device=loss.device)
+            )
         elif present:
             self.fp16_scaler.update(found_inf=not bool(torch.stack(present).all()))
         for index, grad in enumerate(grads):

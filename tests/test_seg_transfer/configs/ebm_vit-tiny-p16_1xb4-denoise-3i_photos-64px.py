@@ -12,13 +12,12 @@ data_preprocessor = dict(type='SelfSupDataPreprocessor', to_rgb=True, **img_norm
 model = dict(
     backbone=dict(
         arch=dict(
-            _delete_=True,
-            embed_dims=32,
-            num_layers=12,
-            num_heads=2,
-            feedforward_channels=64),
-        img_size=64),
-    head=dict(in_channels=32))
+            _delete_=True, embed_dims=32, num_layers=12, num_heads=2, feedforward_channels=64
+        ),
+        img_size=64,
+    ),
+    head=dict(in_channels=32),
+)
 
 train_dataloader = dict(
     batch_size=4,
@@ -36,13 +35,16 @@ train_dataloader = dict(
             dict(type='RandomFlip', prob=0.5),
             dict(type='DenoisingCorruption', **img_norm),
             dict(type='PackInputs', meta_keys=('img_path', 'corruption')),
-        ]))
+        ],
+    ),
+)
 
 optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05))
+    type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
+)
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=3)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=3))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=3),
+)
 log_processor = dict(by_epoch=False)
