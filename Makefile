@@ -5,7 +5,7 @@ EBM_VENV ?= .venv
 VENV_DIR := $(abspath $(EBM_VENV))
 VENV_PYTHON := $(VENV_DIR)/bin/python
 
-.PHONY: env demo test
+.PHONY: env demo test lint
 
 env:
 	EBM_VENV='$(VENV_DIR)' bash tools/setup_env.sh
@@ -18,3 +18,8 @@ demo: env
 
 test: env
 	'$(VENV_PYTHON)' -m pytest tests
+
+# Formatter and linter settings: ruff.toml (also run as pre-commit hooks).
+lint: env
+	'$(VENV_PYTHON)' -m ruff check .
+	'$(VENV_PYTHON)' -m ruff format --check .

@@ -34,7 +34,7 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    'tests': ['pytest', 'pytest-timeout', 'tensorboard'],
+    'tests': ['pytest', 'pytest-timeout', 'tensorboard', 'ruff'],
 }
 
 setup(
