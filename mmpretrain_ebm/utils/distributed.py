@@ -97,9 +97,9 @@ def exit_cpu_distributed(launcher: str) -> None:
 
     At interpreter exit, a gloo process sometimes aborts with "terminate called without an
     active exception" (a native thread still joinable while static objects are destroyed),
-    after all its work is done; torchrun then reports the whole run failed (measured: about
-    1 run in 8). So every rank waits for the others, tears the process group down, flushes
-    its logs and leaves with ``os._exit(0)``, skipping the native destructors.
+    after all its work is done; torchrun then reports the whole run failed. So every rank
+    waits for the others, tears the process group down, flushes its logs and leaves
+    with ``os._exit(0)``, skipping the native destructors.
     """
     if launcher == 'none' or torch.cuda.is_available() or not torch_dist.is_initialized():
         return

@@ -125,11 +125,10 @@ class RandomBoxMaskCorruption(BaseCorruption):
       *Random large* (25 boxes, s ~ U(0.5, 2.0)): each box covers 2-8 % of the image
       (a 32-63 px square at 224 px).
 
-    Masked pixel fraction at 224x224 px, mean +- std over 1000 draws (numpy seed 0;
-    ``tests/test_datasets/test_corruption_masking.py`` checks these):
-    *small* 0.681 +- 0.028, *large* 0.634 +- 0.045, both near the 70 % that is best for
-    gridded masking in Table 1. The other unit would give *small* 0.017 +- 0.001 (per box)
-    and *large* 1.000 (image area).
+    Both presets mask about two thirds of the image, near the 70 % that is best for gridded
+    masking in Table 1 (README "Corruptions" gives the measured fractions, which
+    ``tests/test_datasets/test_corruption_masking.py`` checks); the other unit would mask
+    under 2 % (small) or all of the image (large).
 
     Args:
         preset: ``'small'`` or ``'large'``; or None to give ``num_boxes`` and ``size_range``.

@@ -116,7 +116,7 @@ class DenoisingCorruption(BaseCorruption):
     The result is mapped back to pixel units, ``x~ * std + mean``, in float32 without
     clipping or rounding, so that after ``SelfSupDataPreprocessor(mean, std)`` the model
     sees exactly the formula above (up to float32 rounding). ``eps`` is drawn by
-    ``torch.randn`` (vectorized, about 3x faster than numpy's samplers) from a generator
+    ``torch.randn`` (vectorized, faster than numpy's samplers) from a generator
     seeded by numpy's global RNG, so outputs still follow mmengine's seed.
 
     Args:
