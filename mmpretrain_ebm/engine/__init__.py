@@ -1,5 +1,6 @@
-"""Engine components: hooks registered in mmpretrain's ``HOOKS``."""
+"""Engine components: hooks and optimizer wrappers, registered in mmpretrain's registries."""
 
 from .hooks import RestorationVisualizationHook
+from .optimizers import EnergyAmpOptimWrapper
 
-__all__ = ['RestorationVisualizationHook']
+__all__ = ['RestorationVisualizationHook', 'EnergyAmpOptimWrapper']

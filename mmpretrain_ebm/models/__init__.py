@@ -3,12 +3,19 @@
 from .algorithms import EnergyRestorationAlgorithm
 from .heads import EnergyHead
 from .losses import SmoothL1Loss
-from .utils import EnergyGradScaler, restoration_step
+from .utils import (
+    EnergyGradScaler,
+    ExactInputGradient,
+    FiniteDifferenceInputGradient,
+    InputGradient,
+)
 
 __all__ = [
     'EnergyRestorationAlgorithm',
     'EnergyHead',
     'SmoothL1Loss',
     'EnergyGradScaler',
-    'restoration_step',
+    'InputGradient',
+    'ExactInputGradient',
+    'FiniteDifferenceInputGradient',
 ]

@@ -7,18 +7,12 @@ import torch
 import torch.nn.functional as F
 from ebm_testing import MEAN, STD, TINY_BACKBONES, build_model, grid_mask
 from mmengine.optim import OptimWrapper
-from mmengine.runner.checkpoint import (
-    get_state_dict,
-    load_checkpoint,
-    save_checkpoint,
-    weights_to_cpu,
-)
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from mmpretrain_ebm.models import EnergyRestorationAlgorithm
-from mmpretrain_ebm.models.utils.restoration_step import RestorationStep
+from mmpretrain_ebm.models.utils import NonFiniteGuard
 
 
 def loss_total(losses):
@@ -35,7 +29,8 @@ def loss_total(losses):
         (dict(alpha=float('nan')), r'alpha.*got nan'),
         (
             dict(grad_mode='finite'),
-            r"grad_mode must be one of \('exact', 'finite_difference'\), got 'finite'",
+            r"grad_mode must be one of \('exact', 'finite_difference'\) or an estimator "
+            r"config dict.*got 'finite'",
         ),
     ],
 )
@@ -93,13 +88,11 @@ def test_missing_corrupted_view_is_a_clear_error(photos, inputs, message):
         model.loss(inputs(photos[:2]))
 
 
-def test_state_dict_keys_and_backbone_transfer():
+def test_state_dict_holds_weights_and_alpha_only_and_the_backbone_transfers():
     model = build_model('vit')
     keys = list(model.state_dict())
-    assert 'alpha' in keys and '_extra_state' in keys
-    assert all(
-        k in ('alpha', '_extra_state') or k.startswith(('backbone.', 'head.')) for k in keys
-    ), keys
+    assert 'alpha' in keys
+    assert all(k == 'alpha' or k.startswith(('backbone.', 'head.')) for k in keys), keys
     # a fine-tune model loads the backbone with prefix 'backbone.'
     backbone = VisionTransformer(
         **{k: v for k, v in TINY_BACKBONES['vit'][0].items() if k != 'type'}
@@ -113,42 +106,26 @@ def test_state_dict_keys_and_backbone_transfer():
         torch.testing.assert_close(value, state[key])
 
 
-def backed_off_model() -> EnergyRestorationAlgorithm:
-    model = build_model('vit')
-    model.energy_scaler.update(found_inf=True)
-    model.step_loss_scaler.update(found_inf=True)
-    model.step_loss_scaler.update(found_inf=False)
-    return model
-
-
 def scaler_states(model):
-    return model.energy_scaler.state_dict(), model.step_loss_scaler.state_dict()
+    return {name: scaler.state_dict() for name, scaler in model.fp16_scalers().items()}
 
 
-def test_checkpoint_round_trip_restores_the_fp16_scalers(tmp_path):
-    model = backed_off_model()
-    saved = scaler_states(model)
-    assert saved == ({'scale': 2.0**7, 'good_steps': 0}, {'scale': 2.0**15, 'good_steps': 1})
-    save_checkpoint(
-        {'state_dict': weights_to_cpu(get_state_dict(model))}, str(tmp_path / 'iter_1.pth')
-    )
-    resumed = build_model('vit')
-    assert scaler_states(resumed) != saved
-    load_checkpoint(resumed, str(tmp_path / 'iter_1.pth'), strict=True)
-    assert scaler_states(resumed) == saved
-
-
-def test_checkpoint_without_scaler_state_still_loads_strictly():
-    state = backed_off_model().state_dict()
-    del state['_extra_state']  # written before the scalers were saved
+def test_checkpoint_of_the_previous_layout_loads_its_fp16_scales_strictly():
+    """Checkpoints written before the scales moved to the optimizer wrapper hold them as the
+    model's ``_extra_state`` (rows: energy scale, step-loss scale)."""
+    state = build_model('vit').state_dict()
+    state['_extra_state'] = torch.tensor([[2.0**7, 3.0], [2.0**15, 1.0]], dtype=torch.float64)
     model = build_model('vit')
-    fresh = scaler_states(model)
-    assert not model.load_state_dict(state, strict=True).missing_keys
-    assert scaler_states(model) == fresh
+    result = model.load_state_dict(state, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert scaler_states(model) == {
+        'energy': {'scale': 2.0**7, 'good_steps': 3},
+        'step_loss': {'scale': 2.0**15, 'good_steps': 1},
+    }
 
 
 @pytest.mark.parametrize('state', [torch.zeros(3), {'scale': 1.0}])
-def test_malformed_scaler_state_is_named(state):
+def test_malformed_legacy_scaler_state_is_named(state):
     model_state = build_model('vit').state_dict()
     model_state['_extra_state'] = state
     with pytest.raises(ValueError, match=r'_extra_state .* \[2, 2\] of \(scale, clean steps'):
@@ -318,19 +295,19 @@ def test_non_finite_values_stop_before_the_weights_change(photos, poison, messag
 
 
 def test_the_first_failing_step_is_named_even_when_a_later_one_fails_too():
-    model = build_model('vit', num_steps=2)
-    finite, broken = torch.ones(2), torch.full((2,), float('nan'))
-    steps = [
-        RestorationStep(x=torch.zeros(2, 3, 4, 4), energy=finite, grad=torch.zeros(2)),
-        RestorationStep(x=torch.zeros(2, 3, 4, 4), energy=broken, grad=torch.zeros(2)),
-    ]
-    losses = [torch.tensor(1.0), torch.tensor(1.0)]
-    with pytest.raises(
-        FloatingPointError, match='non-finite parameter gradient at restoration step 1 of 2'
-    ):
-        model._assert_finite(steps, losses, [torch.tensor(False)])
+    def guard(early_gradient_finite: bool) -> NonFiniteGuard:
+        guard = NonFiniteGuard(num_steps=2)
+        guard.watch(0, alpha=torch.tensor(1.0))
+        for n, energy in enumerate([torch.ones(2), torch.full((2,), float('nan'))], start=1):
+            guard.watch(n, energy=energy, grad=torch.zeros(2), loss=torch.tensor(1.0))
+        guard.watch_flags('parameter_gradient', [torch.tensor(early_gradient_finite)])
+        return guard
+
+    message = 'non-finite parameter gradient at restoration step 1 of 2'
+    with pytest.raises(FloatingPointError, match=message):
+        guard(early_gradient_finite=False).check()
     with pytest.raises(FloatingPointError, match='non-finite energy at restoration step 2'):
-        model._assert_finite(steps, losses, [torch.tensor(True)])
+        guard(early_gradient_finite=True).check(note=' (note)')
 
 
 def test_stepwise_backward_when_no_trainable_parameter_gets_a_gradient(photos):

@@ -12,8 +12,7 @@ from mmpretrain.models import ConvNeXt
 from mmpretrain_ebm.models import EnergyRestorationAlgorithm
 from mmpretrain_ebm.models.utils import DEFAULT_CHECKPOINT_BLOCKS, in_energy_pass
 
-# the module, not the function of the same name that the package exports
-step_module = importlib.import_module('mmpretrain_ebm.models.utils.restoration_step')
+input_gradient_module = importlib.import_module('mmpretrain_ebm.models.utils.input_gradient')
 
 
 def parameter_gradients(model, photos):
@@ -145,7 +144,7 @@ def test_vit_energy_passes_need_math_attention_and_only_they_get_it(photos, monk
         grad.sum().backward()
 
     # and without the math backend the training step itself fails
-    monkeypatch.setattr(step_module, 'energy_pass_attention', nullcontext)
+    monkeypatch.setattr(input_gradient_module, 'energy_pass_attention', nullcontext)
     with pytest.raises(RuntimeError, match='scaled_dot_product'):
         model.loss([photos[:2], corrupted])['loss_step1'].backward()
 
@@ -161,7 +160,7 @@ def test_restore_without_second_order_path_keeps_the_fused_kernels(photos):
     )
     chain = model.restore(corrupted)
     assert seen == [(False, True)] * 2
-    with_graph = model.restoration_chain(corrupted, create_graph=True)
+    with_graph = list(model.chain(corrupted, create_graph=True))
     assert seen[2:] == [(True, False)] * 2
     for restored, step in zip(chain[1:], with_graph):
         torch.testing.assert_close(restored, step.x.detach(), rtol=1e-5, atol=1e-6)

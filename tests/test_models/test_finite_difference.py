@@ -12,7 +12,7 @@ from ebm_testing import build_model, grid_mask, real_photo_batch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from mmpretrain_ebm.models.utils import in_energy_pass, restoration_step
+from mmpretrain_ebm.models.utils import build_input_gradient, in_energy_pass
 
 
 def super_resolution(clean: torch.Tensor, scale: int = 4) -> torch.Tensor:
@@ -51,7 +51,7 @@ def exact_and_estimate(
     state = {k: v.clone() for k, v in model.state_dict().items()}
     exact = training_gradients(model, clean, corrupted)
     model.load_state_dict(state)
-    model.grad_mode = 'finite_difference'
+    model.input_gradient = build_input_gradient('finite_difference')
     with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
         estimate = training_gradients(model, clean, corrupted)
     return exact, estimate
@@ -106,7 +106,7 @@ def test_fused_attention_kernels_are_allowed():
     clean = real_photo_batch(count=4)
     exact = training_gradients(model, clean, masked(clean))
     assert math_only == [True]
-    model.grad_mode = 'finite_difference'
+    model.input_gradient = build_input_gradient('finite_difference')
     with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
         estimate = training_gradients(model, clean, masked(clean))
     assert math_only[1:] == [False, False]  # the first and the perturbed pass
@@ -137,8 +137,9 @@ def test_any_energy_module_and_batchnorm_statistics_updated_once():
     for mode in ('exact', 'finite_difference'):
         energy.bn.reset_running_stats()
         energy.zero_grad()
-        step = restoration_step(energy, x0, alpha, grad_mode=mode)
-        F.smooth_l1_loss(step.x, clean).backward()
+        x = x0.clone().requires_grad_(True)
+        _, grad = build_input_gradient(mode)(energy, x, create_graph=True)
+        F.smooth_l1_loss(x - alpha * grad, clean).backward()
         results[mode] = (
             {n: p.grad.clone() for n, p in energy.named_parameters()},
             energy.bn.running_mean.clone(),
@@ -157,10 +158,10 @@ def test_piecewise_linear_energy_is_refused():
 
 
 def test_energy_without_a_module_is_refused():
-    x, alpha = torch.randn(2, 3, 8, 8), torch.tensor(1.0, requires_grad=True)
+    x = torch.randn(2, 3, 8, 8)
     with pytest.raises(TypeError, match='nn.Module or a bound method'):
-        restoration_step(
-            lambda t: t.flatten(1).pow(2).sum(1), x, alpha, grad_mode='finite_difference'
+        build_input_gradient('finite_difference')(
+            lambda t: t.flatten(1).pow(2).sum(1), x.requires_grad_(True), create_graph=True
         )
 
 
@@ -170,7 +171,7 @@ def test_inference_needs_no_second_order_path():
     clean = real_photo_batch(count=2)
     with torch.no_grad():
         chain = model.restore(masked(clean))
-    model.grad_mode = 'exact'
+    model.input_gradient = build_input_gradient('exact')
     with torch.no_grad():
         reference = model.restore(masked(clean))
     for restored, expected in zip(chain, reference):

@@ -69,4 +69,6 @@ def test_bf16_autocast_on_cpu_trains():
     assert all(torch.isfinite(torch.tensor(history)))
     assert sum(history[-5:]) / 5 < 0.75 * sum(history[:5]) / 5, history
     assert restored_to_corrupted(history, baseline) < 0.8
-    assert model.energy_scaler.scale == model.energy_scaler.__class__().scale  # bf16: unscaled
+    assert (
+        model.input_gradient.scaler.scale == model.input_gradient.scaler.__class__().scale
+    )  # bf16: unscaled

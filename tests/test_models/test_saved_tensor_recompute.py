@@ -25,7 +25,7 @@ def problem(backbone: str, **kwargs):
 
 
 def loss_and_gradients(model, clean, corrupted, recompute: bool, stepwise: bool):
-    model.recompute_elementwise = recompute
+    model.input_gradient.recompute_elementwise = recompute
     model.stepwise_backward = stepwise
     model.zero_grad()
     torch.manual_seed(2)  # Swin's drop path draws random numbers
@@ -59,7 +59,7 @@ def test_with_activation_checkpointing():
 def live_bytes_of_one_step_graph(model, corrupted) -> int:
     """Net bytes allocated by one exact step while its graph is kept (profiler count)."""
     with torch.profiler.profile(profile_memory=True) as prof:
-        step = model.restoration_chain(corrupted, create_graph=True)[0]
+        step = model.step(corrupted, create_graph=True)
     retained = sum(event.self_cpu_memory_usage for event in prof.events())
     del step
     return retained
@@ -76,7 +76,7 @@ def test_graph_memory_shrinks():
     corrupted = grid_mask(real_photo_batch(count=4))
     retained = {}
     for recompute in (False, True):
-        model.recompute_elementwise = recompute
+        model.input_gradient.recompute_elementwise = recompute
         retained[recompute] = live_bytes_of_one_step_graph(model, corrupted)
     assert retained[True] < 0.82 * retained[False], retained  # measured 0.78
 
@@ -119,7 +119,7 @@ def test_a_graph_dropped_without_backward_is_freed():
     model, _, corrupted = problem('vit')
     model.float()
     with torch.profiler.profile(profile_memory=True) as prof:
-        chain = model.restoration_chain(corrupted.float(), create_graph=True)
+        chain = list(model.chain(corrupted.float(), create_graph=True))
         assert chain[-1].x.requires_grad
         del chain
     assert sum(event.self_cpu_memory_usage for event in prof.events()) == 0

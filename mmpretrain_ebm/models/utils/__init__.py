@@ -4,16 +4,22 @@ from .checkpointing import (
     assert_no_reentrant_checkpointing,
     enable_activation_checkpointing,
 )
-from .energy_scaler import EnergyGradScaler, fp16_autocast_active
-from .finite_difference import assert_smooth_energy, finite_difference_input_gradient
-from .restoration_step import (
-    INPUT_GRADIENT_MODES,
-    RestorationStep,
+from .energy_monitor import EnergyMonitor
+from .energy_scaler import EnergyGradScaler, Fp16EnergyScaling, fp16_autocast_active
+from .finite_checks import NonFiniteGuard
+from .finite_difference import (
+    FiniteDifferenceInputGradient,
+    assert_smooth_energy,
+    finite_difference_input_gradient,
+)
+from .input_gradient import (
+    ExactInputGradient,
+    InputGradient,
+    build_input_gradient,
     exact_input_gradient,
-    restoration_step,
 )
 from .saved_tensor_recompute import recompute_elementwise_saved_tensors
-from .stepwise_backward import StepwiseGradients
+from .stepwise_backward import StepwiseBackward, StepwiseGradients
 
 __all__ = [
     'energy_pass_attention',
@@ -22,14 +28,19 @@ __all__ = [
     'DEFAULT_CHECKPOINT_BLOCKS',
     'assert_no_reentrant_checkpointing',
     'enable_activation_checkpointing',
+    'EnergyMonitor',
     'EnergyGradScaler',
+    'Fp16EnergyScaling',
     'fp16_autocast_active',
-    'INPUT_GRADIENT_MODES',
-    'RestorationStep',
-    'exact_input_gradient',
-    'restoration_step',
+    'NonFiniteGuard',
+    'FiniteDifferenceInputGradient',
     'assert_smooth_energy',
     'finite_difference_input_gradient',
+    'ExactInputGradient',
+    'InputGradient',
+    'build_input_gradient',
+    'exact_input_gradient',
     'recompute_elementwise_saved_tensors',
+    'StepwiseBackward',
     'StepwiseGradients',
 ]

@@ -1,7 +1,7 @@
 """Scaling of the energy before the inner gradient under fp16 autocast.
 
-Under fp16 the backward pass that builds ``dE/dx`` carries small per-pixel gradients (about
-1e-4..1e-7 at initialization) that underflow in half precision. Following PyTorch's
+Under fp16 the backward pass that builds ``dE/dx`` carries small per-pixel gradients that
+can underflow in half precision. Following PyTorch's
 gradient-penalty recipe for AMP, the energy is multiplied by ``scale`` before
 ``autograd.grad`` and the input gradient is divided by it afterwards (in float32), so the
 step itself is unchanged. When the scaled gradient overflows, the scale halves and the step is
@@ -14,11 +14,14 @@ S / scale. The defaults therefore keep ``scale`` moderate (2**8): enough for the
 pass, while S / scale stays large for the second-order one.
 """
 
-from typing import Dict
+from contextlib import nullcontext
+from typing import Callable, Dict, Tuple
 
 import torch
 from mmengine.dist import all_reduce
-from torch import Tensor
+from torch import Tensor, nn
+
+from .batchnorm import RunningStatisticsKept
 
 
 class EnergyGradScaler:
@@ -100,6 +103,36 @@ class EnergyGradScaler:
             self._good_steps = 0
 
 
+class Fp16EnergyScaling:
+    """Run an input-gradient computation at the scaler's scale, retrying while it overflows.
+
+    ``scaling(compute, module)`` calls ``compute(scale) -> (energies [B], dE/dx)``. When the
+    energies are finite but the gradient is not, the scale backs off and the computation is
+    repeated, with ``module``'s BatchNorm running statistics left as the first pass set them;
+    under torch.distributed all ranks decide together (SyncBN forwards are collectives). A
+    non-finite result at the smallest scale is returned as it is, for the caller's checks.
+    """
+
+    def __init__(self, scaler: EnergyGradScaler) -> None:
+        self.scaler = scaler
+
+    def __call__(
+        self, compute: Callable[[float], Tuple[Tensor, Tensor]], module: nn.Module
+    ) -> Tuple[Tensor, Tensor]:
+        retry = False
+        while True:
+            with RunningStatisticsKept(module) if retry else nullcontext():
+                energy, grad = compute(self.scaler.scale)
+            overflow = any_rank(torch.isfinite(energy).all() & ~torch.isfinite(grad).all())
+            if overflow and self.scaler.can_back_off:
+                self.scaler.update(found_inf=True)
+                retry = True
+                continue
+            if not overflow:
+                self.scaler.update(found_inf=False)
+            return energy, grad
+
+
 def fp16_autocast_active(device_type: str) -> bool:
     """Whether autocast to float16 is enabled for ``device_type`` in the calling thread."""
     return (
@@ -114,3 +147,27 @@ def any_rank(flag: Tensor) -> bool:
     flag = flag.to(torch.int32)
     all_reduce(flag, op='max')
     return bool(flag)
+
+
+#: Rows of the ``_extra_state`` tensor that checkpoints held before the scales moved out of
+#: the model's state dict, as names of ``EnergyRestorationAlgorithm.fp16_scalers()``.
+LEGACY_SCALER_ROWS = ('energy', 'step_loss')
+
+
+def load_legacy_scaler_state(module: nn.Module, state_dict: dict, prefix: str, *_) -> None:
+    """Load-state-dict pre-hook: an older checkpoint's ``_extra_state`` (float64 [2, 2], a
+    row (scale, clean steps) per :data:`LEGACY_SCALER_ROWS`) goes into the module's scalers
+    and leaves the state dict, so such checkpoints still load strictly."""
+    state = state_dict.pop(prefix + '_extra_state', None)
+    if state is None:
+        return
+    if not isinstance(state, Tensor) or state.shape != (len(LEGACY_SCALER_ROWS), 2):
+        raise ValueError(
+            f'_extra_state of {type(module).__name__} (the fp16 scales of older checkpoints) '
+            f'must be a tensor [{len(LEGACY_SCALER_ROWS)}, 2] of (scale, clean steps) for '
+            f'{LEGACY_SCALER_ROWS}, got {state!r}'
+        )
+    scalers = module.fp16_scalers()
+    for name, (scale, good_steps) in zip(LEGACY_SCALER_ROWS, state.tolist()):
+        if name in scalers:
+            scalers[name].load_state_dict({'scale': scale, 'good_steps': good_steps})

@@ -19,10 +19,8 @@ because a one-sided difference of relative size 1e-4 is below bf16/fp16/TF32 res
 The perturbed pass replays the random state of the first one (dropout, drop path) and leaves
 BatchNorm running statistics untouched.
 
-Accuracy (float32, rel_eps 1e-4, tiny models): relative error of the whole parameter
-gradient 2e-3 (ViT), 1e-3 to 3e-3 (Swin), 5e-3 (ConvNeXt, super-resolution inputs). In
-float32 rel_eps between 3e-5 and 3e-4 is near the optimum (truncation against rounding).
-Limits:
+The accuracy measured on tiny models is in the README ("Performance"); in float32, rel_eps
+between 3e-5 and 3e-4 balances truncation against rounding. Limits:
 
 - The energy must be smooth: piecewise-linear layers (ReLU, max pooling) are refused by
   :func:`assert_smooth_energy`, because autograd's second derivative drops the kinks' Dirac
@@ -30,9 +28,8 @@ Limits:
 - It must also be smooth on the scale of the perturbation. A LayerNorm of an all-zero
   channel vector is not: with mmpretrain's zero conv-bias init, ConvNeXt maps mean-filled
   masked cells (0 after normalization) to such vectors in every LayerNorm, and the estimate
-  is wrong (tiny ConvNeXt with grid masks: relative error 1.0 at every eps). With random conv
-  biases, as ``configs/_base_/models/ebm_convnext-tiny.py`` initializes them, it is 1.4e-3.
-  ViT (position embeddings) and Swin are not affected.
+  is wrong; ``configs/_base_/models/ebm_convnext-tiny.py`` therefore initializes the conv
+  biases randomly. ViT (position embeddings) and Swin are not affected.
 - With train-mode BatchNorm the batch statistics are part of E, as in the exact mode.
 """
 
@@ -41,9 +38,11 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import torch
+from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from .batchnorm import frozen_batchnorm_statistics
+from .input_gradient import InputGradient, energy_module
 
 EnergyFn = Callable[[Tensor], Tensor]
 
@@ -51,8 +50,7 @@ EnergyFn = Callable[[Tensor], Tensor]
 DEFAULT_REL_EPS = 1e-4
 
 #: Piecewise-linear layers. Their second derivative has Dirac terms at the kinks: a finite
-#: difference picks them up while autograd's exact mode drops them, so the two disagree
-#: (measured on a tiny ResNet: 40x the exact gradient's norm).
+#: difference picks them up while autograd's exact mode drops them, so the two disagree.
 NON_SMOOTH_LAYERS = (
     nn.ReLU,
     nn.ReLU6,
@@ -87,18 +85,6 @@ def assert_smooth_energy(module: nn.Module) -> None:
             'piecewise linear: the finite difference of their gradient does not estimate '
             "autograd's second derivative. Use grad_mode='exact'."
         )
-
-
-def energy_module(energy_fn: EnergyFn) -> nn.Module:
-    """The module whose parameters ``energy_fn`` uses: itself or the owner of a bound method."""
-    module = energy_fn if isinstance(energy_fn, nn.Module) else getattr(energy_fn, '__self__', None)
-    if not isinstance(module, nn.Module):
-        raise TypeError(
-            "grad_mode='finite_difference' needs an energy function that is an "
-            'nn.Module or a bound method of one (to find its parameters), got '
-            f'{energy_fn!r}'
-        )
-    return module
 
 
 @contextmanager
@@ -193,23 +179,39 @@ def _difference(moved: Optional[Tensor], base: Tensor, eps: float) -> Tensor:
 
 
 def finite_difference_input_gradient(
-    energy_fn: EnergyFn,
-    x: Tensor,
-    create_graph: bool,
-    energy_scale: float,
-    rel_eps: float = DEFAULT_REL_EPS,
+    energy_fn: EnergyFn, x: Tensor, create_graph: bool, rel_eps: float = DEFAULT_REL_EPS
 ) -> Tuple[Tensor, Tensor]:
     """Energies [B] and dE/dx (like x) with a finite-difference second-order path.
 
     With ``create_graph=True`` the returned dE/dx is differentiable w.r.t. the parameters of
     ``energy_fn``'s module (see the module docstring); with ``False`` it is a plain
-    first-order gradient. ``energy_scale`` (fp16 underflow protection of the exact mode) is
-    not needed: both passes run in float32.
+    first-order gradient.
     """
-    del energy_scale
     if not create_graph:
         energy, (grad,) = _energy_and_gradients(energy_fn, x, ())
         return energy, grad
     module = energy_module(energy_fn)
     params = [p for p in module.parameters() if p.requires_grad]
     return _FiniteDifferenceInputGradient.apply(energy_fn, module, rel_eps, x, *params)
+
+
+@MODELS.register_module()
+class FiniteDifferenceInputGradient(InputGradient):
+    """The second-order path by finite differences (``'finite_difference'``; module docstring).
+
+    No fp16 energy scale is needed: both passes run in float32.
+
+    Args:
+        rel_eps: Perturbation RMS per pixel relative to the RMS of x (> 0).
+    """
+
+    def __init__(self, rel_eps: float = DEFAULT_REL_EPS) -> None:
+        if isinstance(rel_eps, bool) or not isinstance(rel_eps, (int, float)) or not rel_eps > 0:
+            raise ValueError(f'rel_eps must be a number > 0, got {rel_eps!r}')
+        self.rel_eps = float(rel_eps)
+
+    def __call__(self, energy_fn: EnergyFn, x: Tensor, create_graph: bool) -> Tuple[Tensor, Tensor]:
+        return finite_difference_input_gradient(energy_fn, x, create_graph, self.rel_eps)
+
+    def check_energy(self, module: nn.Module) -> None:
+        assert_smooth_energy(module)

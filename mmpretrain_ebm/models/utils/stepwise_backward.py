@@ -120,3 +120,41 @@ class StepwiseGradients:
         if not any(g is not None for g in self.accumulated):
             return like.new_zeros(())
         return _InjectGradients.apply(like.detach(), self.accumulated, *self.params)
+
+
+class StepwiseBackward:
+    """The restoration chain's per-step callback ``after_step(n, loss_n) -> loss_n``.
+
+    Steps 1..N-1 are backpropagated at once and come back detached; the last step's loss
+    comes back carrying their gradients, for mmengine's one backward.
+
+    Args:
+        params: The trainable tensors (parameters and a learnable alpha).
+        num_steps: N.
+        fp16_scaler: Dynamic loss scale for fp16 autocast; ``None`` for fp32/bf16.
+    """
+
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        num_steps: int,
+        fp16_scaler: Optional[EnergyGradScaler] = None,
+    ) -> None:
+        self.num_steps = num_steps
+        self.gradients = StepwiseGradients(params, fp16_scaler)
+
+    def __call__(self, n: int, loss: Tensor) -> Tensor:
+        if n < self.num_steps:
+            self.gradients.backward_now(loss)
+            return loss.detach()
+        return loss + self.gradients.surrogate(like=loss)
+
+    @property
+    def finite(self) -> List[Tensor]:
+        """Per early step (outside fp16): whether its parameter gradients were finite."""
+        return self.gradients.finite
+
+
+def whole_backward(n: int, loss: Tensor) -> Tensor:
+    """The per-step callback of Listing 1: every step's graph waits for the one backward."""
+    return loss
