@@ -22,8 +22,8 @@ from packaging.version import Version
 #: Bounds as in setup.py: the lowest versions the test suite passed on, the upper bounds of
 #: the next major release (mmcv: mmsegmentation 1.2.2 refuses mmcv >= 2.2.0).
 REQUIREMENTS: Dict[str, Tuple[Tuple[str, ...], str, str]] = {
-    'torch': (('torch',), '2.5.0', '3.0.0'),
-    'torchvision': (('torchvision',), '0.20.0', '1.0.0'),
+    'torch': (('torch',), '2.6.0', '3.0.0'),
+    'torchvision': (('torchvision',), '0.21.0', '1.0.0'),
     'mmengine': (('mmengine',), '0.10.7', '1.0.0'),
     'mmcv': (('mmcv', 'mmcv-lite'), '2.1.0', '2.2.0'),
     'mmpretrain': (('mmpretrain',), '1.2.0', '2.0.0'),
