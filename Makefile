@@ -5,7 +5,7 @@ EBM_VENV ?= .venv
 VENV_DIR := $(abspath $(EBM_VENV))
 VENV_PYTHON := $(VENV_DIR)/bin/python
 
-.PHONY: env demo test lint
+.PHONY: env demo test lint test-user-stack
 
 env:
 	EBM_VENV='$(VENV_DIR)' bash tools/setup_env.sh
@@ -23,3 +23,9 @@ test: env
 lint: env
 	'$(VENV_PYTHON)' -m ruff check .
 	'$(VENV_PYTHON)' -m ruff format --check .
+
+# The second tested stack (not in CI): a fresh Python 3.12 venv with torch 2.11 from the
+# registry, mmcv-lite, mmengine and mmpretrain, this package installed into it with pip
+# (which must change none of them), then the suite. EBM_USER_* variables: see the script.
+test-user-stack:
+	bash tools/test_user_stack.sh

@@ -1,9 +1,18 @@
 """Packaging for mmpretrain-ebm (import name ``mmpretrain_ebm``).
 
-The pins below are one set that installs and works together on CPython 3.11 with torch 2.14.
-mmcv 2.1.0 has no wheel for this torch: ``tools/setup_env.sh`` builds it from source first.
+The dependencies are ranges, so that ``pip install -e .`` fits into an environment that
+already has torch (built for its CUDA), mmcv and mmpretrain and changes none of them. The
+ranges live in ``mmpretrain_ebm/utils/requirements.py``, which also checks them at import.
+mmcv is not declared (the import check names what to install): ``mmcv`` (with compiled ops)
+and ``mmcv-lite`` provide the same import package and pip cannot require "either of"; the
+``seg`` extra requires the full one, as mmsegmentation does.
+
+The one exactly pinned stack (torch 2.14.1, mmcv 2.1.0 built from source, ...) that the README's
+``make demo`` / ``make test`` and CI install is ``requirements/constraints.txt``, applied by
+``tools/setup_env.sh``.
 """
 
+import ast
 import re
 from pathlib import Path
 
@@ -18,16 +27,29 @@ def read_version() -> str:
     return re.search(r"__version__ = '([^']+)'", text).group(1)
 
 
+def read_requirements() -> dict:
+    """The literal dicts ``REQUIREMENTS`` and ``SEG_REQUIREMENTS`` of the import check, read
+    without importing it: ``{name: ((distribution, ...), lowest, first unsupported)}``."""
+    tree = ast.parse((ROOT / 'mmpretrain_ebm' / 'utils' / 'requirements.py').read_text())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            found[node.target.id] = ast.literal_eval(node.value)
+    return found
+
+
+def specifier(distribution: str, low: str, high: str) -> str:
+    return f'{distribution}>={low},<{high}'
+
+
+RANGES = read_requirements()
+CORE = RANGES['REQUIREMENTS']
 INSTALL_REQUIRES = [
-    'torch==2.14.1',
-    'torchvision==0.29.1',
-    'mmengine==0.10.7',
-    'mmcv==2.1.0',
-    'mmpretrain==1.2.0',
-    'mmsegmentation==1.2.2',
-    # imported by mmseg at import time but not declared by it
-    'ftfy',
-    'regex',
+    specifier(distributions[0], low, high)
+    for name, (distributions, low, high) in CORE.items()
+    if name != 'mmcv'  # mmcv or mmcv-lite: checked at import, see above
+] + [
+    'packaging',  # the import check
     # real photographs for the embedded demo and the tests
     'scikit-image',
     'tqdm',
@@ -35,6 +57,14 @@ INSTALL_REQUIRES = [
 
 EXTRAS_REQUIRE = {
     'tests': ['pytest', 'pytest-timeout', 'tensorboard', 'ruff'],
+    # the segmentation transfer: mmsegmentation and the full mmcv with compiled ops
+    'seg': [
+        *(specifier(d[0], low, high) for d, low, high in RANGES['SEG_REQUIREMENTS'].values()),
+        specifier('mmcv', *CORE['mmcv'][1:]),
+        # imported by mmseg at import time but not declared by it
+        'ftfy',
+        'regex',
+    ],
 }
 
 setup(

@@ -4,7 +4,10 @@ Importing this package registers its models, transforms and hooks in mmpretrain'
 and allow-lists the types that mmengine checkpoints hold for ``torch.load(weights_only=True)``.
 """
 
-from . import datasets, engine, models, utils, visualization  # noqa: F401  (registration)
+from . import utils  # noqa: F401  (first: its requirement check names what is missing)
+
+# isort: split
+from . import datasets, engine, models, visualization  # noqa: F401  (registration)
 from .utils import allow_runner_checkpoint_types
 from .version import __version__
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create (or update) the project's virtual environment with the whole OpenMMLab stack.
+# Create (or update) the project's virtual environment with the whole OpenMMLab stack, at the
+# exact versions of requirements/constraints.txt (setup.py itself declares ranges).
 #
 #   bash tools/setup_env.sh            # idempotent: seconds when nothing changed
 #
@@ -25,15 +26,25 @@ absolute() { [[ $1 == /* ]] && printf '%s\n' "$1" || printf '%s\n' "$PWD/$1"; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$(absolute "${EBM_VENV:-$ROOT/.venv}")"
 CACHE="$(absolute "${EBM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmpretrain_ebm}")"
-MMCV_VERSION=2.1.0
+CONSTRAINTS="$ROOT/requirements/constraints.txt"  # the pinned stack, applied to every install
+[[ -f "$CONSTRAINTS" ]] || fail "the pinned stack $CONSTRAINTS is missing"
+pinned() {  # the version that $CONSTRAINTS pins distribution $1 to
+    local line
+    while IFS= read -r line; do
+        [[ $line == "$1=="* ]] && { line=${line#"$1=="}; printf '%s\n' "${line%%[ ;#]*}"; return; }
+    done <"$CONSTRAINTS"
+    fail "$CONSTRAINTS pins no $1"
+}
+MMCV_VERSION=$(pinned mmcv)
 MIN_PYTHON=3.11  # setup.py's python_requires
-TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
+TORCH_PINS=("torch==$(pinned torch)" "torchvision==$(pinned torchvision)")
 SETUPTOOLS_PIN='setuptools>=77.0.3,<82'
 MIN_GXX=10  # first g++ with -std=c++20
 
 # The stamp records the inputs of the last successful install; equal inputs mean nothing to do.
 inputs_hash() {
-    cat "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1
+    cat "$ROOT/setup.py" "$ROOT/mmpretrain_ebm/utils/requirements.py" "$CONSTRAINTS" \
+        "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1
 }
 STAMP="$VENV/.mmpretrain_ebm-setup"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(inputs_hash)" ]]; then
@@ -63,9 +74,10 @@ if [[ ! -x "$PY" ]]; then
 fi
 check_python "$PY" "the venv's interpreter" "delete $VENV or set EBM_VENV to another folder"
 pip_install() { "$PY" -m pip install --disable-pip-version-check --progress-bar off "$@"; }
+pinned_install() { pip_install -c "$CONSTRAINTS" "$@"; }
 
 say "installing ${TORCH_PINS[*]} (about a minute the first time)"
-pip_install "${TORCH_PINS[@]}"
+pinned_install "${TORCH_PINS[@]}"
 # torch pulls a setuptools >= 82, which no longer ships pkg_resources; mmcv's setup.py needs it.
 say "pinning $SETUPTOOLS_PIN, wheel and ninja for the mmcv build"
 pip_install "$SETUPTOOLS_PIN" wheel ninja
@@ -131,8 +143,9 @@ print(f"cp{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}-{o
     fi
 fi
 
-say "installing mmpretrain_ebm and its pinned dependencies (editable, with the tests extra)"
-pip_install --no-build-isolation -e "$ROOT[tests]"
+say "installing mmpretrain_ebm and its dependencies at the pins of $CONSTRAINTS"
+say "(editable, with the tests and seg extras)"
+pinned_install --no-build-isolation -e "$ROOT[tests,seg]"
 # Only now are mmcv's own dependencies (opencv, mmengine, ...) there to import it with.
 if [[ -n "$CACHED_WHEEL" ]] && ! mmcv_installed; then
     say "the cached wheel does not work in $VENV: removing it and rebuilding"

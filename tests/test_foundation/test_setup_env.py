@@ -125,6 +125,19 @@ def test_a_working_cached_wheel_is_installed_without_a_build(tmp_path):
     calls = (tmp_path / 'log').read_text()
     assert f'--force-reinstall {keyed}' in calls
     assert ' pip download ' not in calls and 'building' not in result.stdout
+    # every install but the mmcv wheel's goes through the pins of the constraints file
+    pins = dict(
+        line.split('==')
+        for line in (REPO / 'requirements' / 'constraints.txt').read_text().splitlines()
+        if line and not line.startswith('#')
+    )
+    pip = '-m pip install --disable-pip-version-check --progress-bar off'
+    constraints = f'-c {REPO / "requirements" / "constraints.txt"}'
+    assert (
+        f'{pip} {constraints} torch=={pins["torch"]} torchvision=={pins["torchvision"]}\n' in calls
+    )
+    assert f'{pip} {constraints} --no-build-isolation -e {REPO}[tests,seg]\n' in calls
+    assert WHEEL_NAME.startswith(f'mmcv-{pins["mmcv"]}-')
 
 
 def test_a_build_without_gxx_10_stops_with_a_clear_error(tmp_path):

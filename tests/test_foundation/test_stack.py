@@ -1,16 +1,28 @@
-"""The installed stack is real: compiled mmcv ops, mmpretrain and mmseg models from configs."""
+"""The installed stack is real: compiled mmcv ops, mmpretrain and mmseg models from configs.
 
+In the venv of ``tools/setup_env.sh`` every version is the pin of requirements/constraints.txt;
+in a user's environment (the second stack, ``tools/test_user_stack.sh``) each lies in the
+ranges of ``mmpretrain_ebm/utils/requirements.py``, and what that stack lacks (mmcv-lite has
+no compiled ops, mmseg is optional) is skipped with the reason.
+"""
+
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import mmcv
-import mmengine
 import mmpretrain
-import mmseg
+import pytest
 import torch
-import torchvision
 from mmengine.config import Config
+from packaging.version import Version
 
 import mmpretrain_ebm
+from mmpretrain_ebm.utils.requirements import REQUIREMENTS, SEG_MISSING, installed_version
+
+REPO = Path(__file__).resolve().parents[2]
+# written by tools/setup_env.sh into the venv it set up (and only there)
+SETUP_STAMP = Path(sys.prefix) / '.mmpretrain_ebm-setup'
 
 
 def upstream_config(package, relative: str) -> Config:
@@ -18,16 +30,44 @@ def upstream_config(package, relative: str) -> Config:
     return Config.fromfile(str(Path(package.__file__).parent / '.mim' / 'configs' / relative))
 
 
-def test_pinned_versions():
-    assert torch.__version__.startswith('2.14.1')
-    assert torchvision.__version__.startswith('0.29.1')
-    assert mmengine.__version__ == '0.10.7'
-    assert mmcv.__version__ == '2.1.0'
-    assert mmpretrain.__version__ == '1.2.0'
-    assert mmseg.__version__ == '1.2.2'
+def constraint_pins() -> dict:
+    """``{distribution: version}`` of every ``name==version`` line of the constraints file."""
+    pins = {}
+    for line in (REPO / 'requirements' / 'constraints.txt').read_text().splitlines():
+        line = line.split('#', 1)[0].strip()
+        if line:
+            name, version = line.split('==')
+            pins[name] = version
+    return pins
+
+
+@pytest.mark.skipif(
+    not SETUP_STAMP.is_file(), reason='not the venv of tools/setup_env.sh (no setup stamp)'
+)
+def test_setup_env_venv_has_exactly_the_pinned_stack():
+    pins = constraint_pins()
+    assert {'torch', 'torchvision', 'mmengine', 'mmcv', 'mmpretrain', 'mmsegmentation'} <= set(pins)
+    installed = {name: Version(metadata.version(name)).base_version for name in pins}
+    assert installed == pins
     assert isinstance(mmpretrain_ebm.__version__, str) and mmpretrain_ebm.__version__
 
 
+def test_installed_versions_lie_in_the_declared_ranges():
+    for name, (distributions, low, high) in REQUIREMENTS.items():
+        version = Version(Version(installed_version(name, distributions)).base_version)
+        assert Version(low) <= version < Version(high), (name, version)
+    assert Version(mmcv.__version__) == Version(installed_version('mmcv', ('mmcv', 'mmcv-lite')))
+
+
+def mmcv_lite_installed() -> bool:
+    try:
+        metadata.version('mmcv-lite')
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(mmcv_lite_installed(), reason='mmcv-lite has no compiled ops (mmcv.ops)')
 def test_mmcv_compiled_ops_compute_nms():
     from mmcv.ops import nms
 
@@ -50,6 +90,7 @@ def test_build_mmpretrain_vit_from_upstream_config():
 
 
 def test_build_mmseg_upernet_from_upstream_config():
+    mmseg = pytest.importorskip('mmseg', reason=SEG_MISSING)
     from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules

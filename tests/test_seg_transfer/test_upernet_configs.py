@@ -14,6 +14,10 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
+from mmpretrain_ebm.utils.requirements import SEG_MISSING
+
+pytest.importorskip('mmseg', reason=SEG_MISSING)
+
 REPO = Path(__file__).resolve().parents[2]
 SEG_CONFIGS = REPO / 'configs' / 'benchmarks' / 'mmsegmentation'
 VIT_B = 'upernet_ebm-vit-base-p16_8xb2-amp-160k_ade20k-512x512.py'

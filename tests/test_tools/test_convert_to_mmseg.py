@@ -18,6 +18,10 @@ from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
 
 import mmpretrain_ebm  # noqa: F401  (registers the algorithm, allow-lists checkpoint types)
+from mmpretrain_ebm.utils.requirements import SEG_MISSING
+
+# The converter refuses to run without mmsegmentation (tests/test_foundation/test_requirements.py).
+pytest.importorskip('mmseg', reason=SEG_MISSING)
 
 REPO = Path(__file__).resolve().parents[2]
 SEG_CONFIGS = REPO / 'configs' / 'benchmarks' / 'mmsegmentation'

@@ -48,6 +48,7 @@ from mmengine.utils import ProgressBar
 from torch import nn
 
 import mmpretrain_ebm  # also allow-lists the types that runner checkpoints hold
+from mmpretrain_ebm.utils.requirements import RequirementError, require_seg
 
 PRETRAIN_PREFIX = 'backbone.'
 # A top-level output norm of a multi-stage backbone: ``norm2.weight`` (ConvNeXt, Swin).
@@ -234,8 +235,11 @@ def convert(
 ) -> dict:
     """Convert ``source`` for the backbone of ``config_path``, write ``out``.
 
-    Returns the ``meta`` written into ``out`` (with the added and dropped keys).
+    Returns the ``meta`` written into ``out`` (with the added and dropped keys). Raises
+    :class:`RequirementError` naming what to install when mmsegmentation or ``mmcv.ops`` is
+    missing (mmcv-lite), before anything is read or written.
     """
+    require_seg('tools/model_converters/ebm2mmseg.py')
     if out.resolve() == source.resolve():
         raise ConversionError(
             f'OUT {out} is the pretraining checkpoint itself; choose another path'
@@ -310,7 +314,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         convert(args.config, args.src, args.out, args.cfg_options, args.overwrite)
-    except ConversionError as error:
+    except (ConversionError, RequirementError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 1
     return 0
