@@ -49,9 +49,19 @@ def deit_small(device):
 
 @pytest.mark.parametrize('batch', [8, 32])
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16], ids=['bf16', 'fp16'])
-def test_full_size_amp_backbone_gradients(device, deit_small, dtype, batch, record_property):
+def test_full_size_amp_backbone_gradients(
+    device, deit_small, dtype, batch, record_property, request
+):
     if batch > 8 and device.type != 'cuda':
         pytest.skip('batch 32 at 224 px takes too long on a CPU')
+    if dtype == torch.float16 and batch > 8:
+        request.applymarker(
+            pytest.mark.xfail(
+                reason='fp16 at batch 32: 4e-2 on CPU autocast (issue 14), the gradient '
+                'entering the fp16 double backward underflows; README: use bf16',
+                strict=False,
+            )
+        )
     clean, corrupted = photos_224(batch, device)
     state = {k: v.clone() for k, v in deit_small.state_dict().items()}
     with ieee_float32():
