@@ -10,6 +10,24 @@ from skimage import data as skdata
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket')
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        '--device',
+        choices=('cpu', 'cuda'),
+        default=None,
+        help='run the device tests (tests/test_cuda) on this device; without the option '
+        'they are skipped. --device cpu is their dry run on a machine without a GPU.',
+    )
+
+
+def pytest_configure(config) -> None:
+    if config.getoption('--device') == 'cuda':
+        import torch
+
+        if not torch.cuda.is_available():
+            raise pytest.UsageError('--device cuda: torch sees no CUDA device')
+
+
 def write_crops(folder: Path, names: tuple, crop: int, per_photo: int, seed: int) -> list:
     """Write ``per_photo`` random ``crop``-px crops of each named photograph as BGR PNGs."""
     rng = np.random.default_rng(seed)

@@ -50,6 +50,7 @@ def pretrained_checkpoint(photo_crops_dir, tmp_path_factory) -> Path:
     )
     cfg.optim_wrapper.type = 'OptimWrapper'  # AMP needs a GPU
     cfg.optim_wrapper.pop('loss_scale')
+    cfg.optim_wrapper.pop('dtype', None)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2)
     cfg.param_scheduler = []
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)

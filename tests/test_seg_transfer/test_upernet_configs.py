@@ -41,6 +41,7 @@ def build_model_and_optimizer(cfg: Config):
     if optim_cfg.type == 'AmpOptimWrapper':
         optim_cfg.type = 'OptimWrapper'
         optim_cfg.pop('loss_scale')
+        optim_cfg.pop('dtype', None)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg.model)
         groups = build_optim_wrapper(model, optim_cfg).optimizer.param_groups

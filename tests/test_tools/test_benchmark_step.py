@@ -39,6 +39,8 @@ def test_tiny_vit_table_and_json(tmp_path):
         '1',
         '--variants',
         *VARIANTS,
+        '--peak-tflops',
+        '0.5',
         '--json',
         str(out),
     )
@@ -53,12 +55,19 @@ def test_tiny_vit_table_and_json(tmp_path):
         assert row['images_per_s'] == pytest.approx(2 / row['seconds'])
         assert row['peak_mib'] > row['step_mib'] > 0
         assert row['peak_mib'] > row['allocated_mib'] > 0  # RSS also holds the libraries
+        assert row['flops'] > 0
+        assert row['mfu'] == pytest.approx(row['flops'] / row['seconds'] / 0.5e12)
+    # the same method does the same matrix work, whoever writes the loop
+    assert rows['ebm-n2']['flops'] == pytest.approx(rows['bare-n2']['flops'], rel=0.05)
+    assert rows['ebm-n2-fd']['flops'] == pytest.approx(rows['bare-fd-n2']['flops'], rel=0.05)
     table = result.stdout.splitlines()
     reference = next(line for line in table if line.startswith('bare-n2'))
-    assert reference.split()[3::2] == ['1.00'] * 5  # time, min time, peak, step, alloc ratios
+    assert reference.split()[3:13:2] == ['1.00'] * 5  # time, min time, peak, step, alloc ratios
+    assert reference.split()[-1] == f'{100 * rows["bare-n2"]["mfu"]:.1f}%'
     fastest = next(line for line in table if line.startswith('ebm-n2-fd')).split()[4]
     assert float(fastest) == pytest.approx(rows['ebm-n2-fd']['min_seconds'], abs=1e-3)
-    assert 'interleaved runs' in table[-1] and 'ratios against bare-n2' in table[-1]
+    assert 'interleaved runs' in table[-2] and 'ratios against bare-n2' in table[-2]
+    assert '/ 0.5 TFLOP/s' in table[-1]
 
 
 def test_bad_arguments_name_the_value():
@@ -66,6 +75,8 @@ def test_bad_arguments_name_the_value():
     assert result.returncode == 2 and '--repeats must be >= 1, got 0' in result.stderr
     result = run_tool('--variants', 'ebm-n3')
     assert result.returncode == 2 and "invalid choice: 'ebm-n3'" in result.stderr
+    result = run_tool('--peak-tflops', '0')
+    assert result.returncode == 2 and '--peak-tflops must be > 0, got 0.0' in result.stderr
 
 
 def test_a_failed_variant_fails_the_run():

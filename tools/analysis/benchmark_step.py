@@ -17,6 +17,13 @@ bytes held by live tensors during one extra profiled step (the CPU analogue of C
 ``max_memory_allocated`` and the same difference. On CUDA every variant runs under bf16
 autocast (``AmpOptimWrapper(dtype='bfloat16')`` for the mmengine ones).
 
+Model FLOP utilization: one more step runs under a dispatch mode that applies
+``torch.utils.flop_counter``'s formulas to the matrix products, convolutions and attention of
+everything the step executes (forward, inner and outer backward; elementwise ops not
+counted): ``TFLOP/step``,
+and ``MFU`` = that count / median step time / ``--peak-tflops`` (default on an H100 or H200:
+989.4, their dense bf16 rate by the datasheet; else no MFU unless given).
+
 Variants: see :mod:`step_variants` (``--variants`` lists them; the default is all of them,
 ``mae`` only on a ViT). A variant that fails shows its error in the table, and the tool
 then exits with status 1.
@@ -40,6 +47,17 @@ from step_variants import BACKBONES, VARIANTS, build_variant, default_variants
 REPO = Path(__file__).resolve().parents[2]
 
 REFERENCE = 'bare-n2'
+
+#: Dense bf16 tensor-core peak (TFLOP/s, datasheet, SXM) by CUDA device name.
+PEAK_BF16_TFLOPS = {'H100': 989.4, 'H200': 989.4}
+
+
+def default_peak_tflops(device: str) -> Optional[float]:
+    """The datasheet bf16 peak of the CUDA device, None elsewhere."""
+    if device != 'cuda':
+        return None
+    name = torch.cuda.get_device_name()
+    return next((peak for key, peak in PEAK_BF16_TFLOPS.items() if key in name), None)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -72,6 +90,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='run every variant this many times, interleaved (default 1)',
     )
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument(
+        '--peak-tflops',
+        type=float,
+        help='peak rate for the MFU column (default: bf16 datasheet peak of an H100/H200)',
+    )
     parser.add_argument('--json', type=Path, help='also write the results to this file')
     parser.add_argument('--run-variant', help=argparse.SUPPRESS)  # child process
     args = parser.parse_args(argv)
@@ -87,8 +110,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error('--device cuda: no CUDA device is available')
     if args.config and not Path(args.config).is_file():
         parser.error(f'no such config: {args.config}')
+    if args.peak_tflops is not None and not args.peak_tflops > 0:
+        parser.error(f'--peak-tflops must be > 0, got {args.peak_tflops}')
     if args.variants is None:
         args.variants = list(default_variants(args))
+    if args.peak_tflops is None and not args.run_variant:
+        args.peak_tflops = default_peak_tflops(args.device)
     return args
 
 
@@ -116,6 +143,29 @@ def allocated_peak_mib(step: Callable[[], None]) -> float:
     return max(sum(row) for row in sizes) / 2**20
 
 
+def step_flops(step: Callable[[], None]) -> int:
+    """FLOPs of one step (matmuls, convolutions, attention; forward and every backward), by
+    ``torch.utils.flop_counter``'s per-op formulas. Its ``FlopCounterMode`` cannot be used:
+    its module tracker's backward hooks fail inside ``autograd.grad``."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class FlopCount(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            count = flop_registry.get(func._overloadpacket)
+            if count is not None:
+                FlopCount.total += count(*args, **kwargs, out_val=out)
+            return out
+
+    with FlopCount():
+        step()
+    return FlopCount.total
+
+
 def run_variant(args: argparse.Namespace) -> None:
     """Child process: build, warm up, time; progress and the result go to stdout."""
     if args.threads:
@@ -141,6 +191,7 @@ def run_variant(args: argparse.Namespace) -> None:
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         allocated = allocated_peak_mib(step)
+    flops = step_flops(step)
     median = statistics.median(times)
     print(
         'RESULT '
@@ -154,6 +205,7 @@ def run_variant(args: argparse.Namespace) -> None:
                 peak_mib=peak,
                 step_mib=peak - before,
                 allocated_mib=allocated,
+                flops=flops,
             )
         ),
         flush=True,
@@ -227,6 +279,7 @@ def combine_runs(variant: str, runs: List[dict], batch_size: int) -> dict:
         step_mib=statistics.median(run['step_mib'] for run in runs),
         allocated_mib=statistics.median(run['allocated_mib'] for run in runs),
         peaks_mib=[run['peak_mib'] for run in runs],
+        flops=runs[0]['flops'],
     )
 
 
@@ -241,10 +294,14 @@ def measure_all(args: argparse.Namespace) -> List[dict]:
             for variant in args.variants:
                 bar.set_description(f'{variant} ({repeat + 1}/{args.repeats})')
                 runs[variant].append(run_child(args, variant, env, bar))
-    return [
+    results = [
         combine_runs(variant, variant_runs, args.batch_size)
         for variant, variant_runs in runs.items()
     ]
+    for result in results:
+        if 'error' not in result and args.peak_tflops:
+            result['mfu'] = result['flops'] / result['seconds'] / (args.peak_tflops * 1e12)
+    return results
 
 
 def format_table(results: List[dict], args: argparse.Namespace) -> str:
@@ -254,6 +311,7 @@ def format_table(results: List[dict], args: argparse.Namespace) -> str:
         f'{"variant":<22}{"s/step":>9}{"img/s":>8}{"x time":>8}{"min s":>8}{"x min":>7}'
         f'{"peak":>9}{"x peak":>8}{"step":>9}{"x step":>8}'
         + ('' if cuda else f'{"alloc":>8}{"x alloc":>8}')
+        + f'{"TFLOP":>8}{"MFU":>7}'
     )
     lines = [header, '-' * len(header)]
     for r in results:
@@ -269,6 +327,8 @@ def format_table(results: List[dict], args: argparse.Namespace) -> str:
         )
         if not cuda:
             line += f'{r["allocated_mib"]:>8.0f}{ratio("allocated_mib"):>8}'
+        mfu = f'{100 * r["mfu"]:.1f}%' if 'mfu' in r else '-'
+        line += f'{r["flops"] / 1e12:>8.3f}{mfu:>7}'
         lines.append(line)
     model = args.config or f'{args.backbone} {args.arch}'
     memory = (
@@ -280,6 +340,15 @@ def format_table(results: List[dict], args: argparse.Namespace) -> str:
         f'{args.steps} steps after {args.warmup}'
         f'{f" in each of {args.repeats} interleaved runs" if args.repeats > 1 else ""}'
         f'; memory in {memory}; ratios against {REFERENCE}'
+    )
+    peak = (
+        f'MFU = TFLOP/step / median s / {args.peak_tflops:g} TFLOP/s (dense bf16 peak)'
+        if args.peak_tflops
+        else 'no MFU: give --peak-tflops'
+    )
+    lines.append(
+        'TFLOP/step: matmuls, convolutions and attention of one step (torch.utils.flop_counter: '
+        f'forward, inner and outer backward); {peak}'
     )
     return '\n'.join(lines)
 

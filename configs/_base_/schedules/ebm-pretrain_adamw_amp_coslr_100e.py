@@ -4,6 +4,7 @@
 # weight decay (as MAE, which the paper follows).
 optim_wrapper = dict(
     type='AmpOptimWrapper',
+    dtype='bfloat16',  # bf16 autocast; 'float16' for GPUs without bf16 (see README)
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg=dict(
