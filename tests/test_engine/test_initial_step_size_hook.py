@@ -184,3 +184,29 @@ def test_ddp_ranks_agree_on_alpha_from_all_their_batches(photo_crops_dir, tmp_pa
     records = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith('RECORD')]
     assert sorted(r[0] for r in records) == ['0', '1']
     assert records[0][1:] == records[1][1:]  # same alpha and statistic on both ranks
+
+
+def test_resume_from_a_checkpoint_without_the_record_keeps_its_alpha(photo_crops_dir, tmp_path):
+    runner = Runner.from_cfg(tiny_config(photo_crops_dir, tmp_path, max_iters=2, target_rms=0.2))
+    runner.train()
+    checkpoint = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=True)
+    del checkpoint['meta'][META_KEY]  # as written before the hook existed
+    checkpoint['state_dict']['alpha'] = torch.tensor(7.5)
+    torch.save(checkpoint, tmp_path / 'old.pth')
+
+    cfg = tiny_config(photo_crops_dir, tmp_path / 'resumed', max_iters=3, target_rms=0.2)
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'old.pth')
+    resumed = Runner.from_cfg(cfg)
+    seen = {}
+
+    class Probe(Hook):
+        priority = 'LOWEST'
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            seen.setdefault('alpha', float(runner.model.alpha.detach()))
+
+    resumed.register_hook(Probe())
+    resumed.train()
+    assert seen['alpha'] == 7.5
+    log = next((tmp_path / 'resumed').glob('*/*.log')).read_text()
+    assert 'does not record an initial step size; keeping its alpha 7.5' in log

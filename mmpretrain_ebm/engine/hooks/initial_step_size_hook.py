@@ -49,9 +49,10 @@ class InitialStepSizeHook(Hook):
     fit every size. Sets the model's ``alpha`` in place (the optimizer keeps the same
     parameter; a model with a ``set_alpha(value)`` method, e.g. alpha = exp(log_alpha), is
     set through it) on every rank to the same value, logs it and records it in
-    ``checkpoint['meta']['initial_step_size']``; a resumed run whose checkpoint holds that
-    record keeps its alpha. A run that loads weights with ``load_from`` (no resume) sets
-    alpha again. The configured ``model.alpha`` only serves until then.
+    ``checkpoint['meta']['initial_step_size']``. A loaded checkpoint (resume or
+    ``load_from``) that holds that record keeps its alpha, and so does a run resumed after
+    iteration 0 from a checkpoint without it; ``load_from`` weights without the record get
+    alpha set anew. The configured ``model.alpha`` only serves until then.
 
     Args:
         target_rms: RMS displacement of the first step, in normalized pixels (> 0).
@@ -72,7 +73,7 @@ class InitialStepSizeHook(Hook):
         self.record: Optional[dict] = None
 
     def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
-        """On resume: keep the checkpoint's alpha if this hook had set it."""
+        """Keep the checkpoint's alpha if this hook had set it (resume or ``load_from``)."""
         record = checkpoint.get('meta', {}).get(META_KEY)
         if record is not None:
             self.record = dict(record)
@@ -89,9 +90,19 @@ class InitialStepSizeHook(Hook):
     def before_train_iter(self, runner: Runner, batch_idx: int, data_batch=None) -> None:
         if self.record is not None:
             return
+        model = unwrap_model(runner.model)
+        if runner.iter > 0:  # resumed from a checkpoint without our record: keep its alpha
+            self.record = dict(alpha=float(model.alpha.item()), grad_rms=None, iter=None)
+            self.record['target_rms'] = self.target_rms
+            runner.logger.warning(
+                'InitialStepSizeHook: resumed at iteration %d from a checkpoint that does not '
+                'record an initial step size; keeping its alpha %.6g',
+                runner.iter,
+                self.record['alpha'],
+            )
+            return
         if data_batch is None:
             raise ValueError('InitialStepSizeHook needs the training batch (got None)')
-        model = unwrap_model(runner.model)
         data = model.data_preprocessor(data_batch, training=True)
         inputs = data['inputs']
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
