@@ -1,5 +1,6 @@
-"""Data pipeline of mmpretrain_ebm; importing registers the corruption transforms."""
+"""Data pipeline of mmpretrain_ebm; importing registers the corruption and loading transforms."""
 
+from .loading import LoadImageFromFileOrSkip, UnreadableImagesError
 from .transforms import (
     BaseCorruption,
     ColorizationCorruption,
@@ -15,7 +16,9 @@ __all__ = [
     'ColorizationCorruption',
     'DenoisingCorruption',
     'GridMaskCorruption',
+    'LoadImageFromFileOrSkip',
     'MixedCorruption',
     'RandomBoxMaskCorruption',
     'SuperResolutionCorruption',
+    'UnreadableImagesError',
 ]

@@ -11,7 +11,9 @@ img_norm = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
 data_preprocessor = dict(type='SelfSupDataPreprocessor', to_rgb=True, **img_norm)
 
 augment_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # mmcv's LoadImageFromFile, but an unreadable file costs a warning and the sample (another
+    # is drawn), not the run; more than 10 % failed loads stop it (mmpretrain_ebm.datasets)
+    dict(type='LoadImageFromFileOrSkip', max_bad_share=0.1),
     # the paper follows MAE (App. A.1); MAE crops 20-100 % of the image
     dict(
         type='RandomResizedCrop',

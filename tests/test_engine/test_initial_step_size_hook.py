@@ -1,0 +1,212 @@
+"""InitialStepSizeHook in real (tiny) pretraining runs: alpha from the first batch, kept on
+resume, the same on every DDP rank."""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+import mmpretrain_ebm  # noqa: F401  (registers the hook, the algorithm, the corruptions)
+from mmpretrain_ebm.engine.hooks import InitialStepSizeHook
+from mmpretrain_ebm.engine.hooks.initial_step_size_hook import META_KEY
+
+REPO = Path(__file__).parents[2]
+DEMO = REPO / 'configs' / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
+
+
+def tiny_config(data_dir: Path, work_dir: Path, max_iters: int, target_rms: float) -> Config:
+    """The demo config: a 1-layer ViT at 32 px on ``data_dir``, only the step-size hook."""
+    cfg = Config.fromfile(str(DEMO))
+    cfg.work_dir = str(work_dir)
+    cfg.model.alpha = 1.0
+    cfg.model.backbone.arch = dict(
+        embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64
+    )
+    cfg.model.backbone.img_size = 32
+    cfg.model.head.in_channels = 32
+    cfg.train_dataloader.dataset.pipeline[1].scale = 32  # RandomResizedCrop
+    cfg.train_dataloader.batch_size = 4
+    cfg.train_dataloader.dataset.update(data_root=str(data_dir), data_prefix='')
+    cfg.train_cfg.max_iters = max_iters
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
+    cfg.default_hooks.logger.interval = 1
+    cfg.custom_hooks = [dict(type='InitialStepSizeHook', target_rms=target_rms)]
+    return cfg
+
+
+def first_step_rms(model, data_batch) -> float:
+    """RMS of x~1 - x~0 = -alpha dE/dx on a batch, recomputed independently."""
+    data = model.data_preprocessor(data_batch, training=True)
+    corrupted = data['inputs'][1].detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model.energy(corrupted).sum(), corrupted)
+    return float((model.alpha.detach() * grad).square().mean().sqrt())
+
+
+def test_sets_alpha_for_the_target_first_step_and_trains_the_same_parameter(
+    photo_crops_dir, tmp_path
+):
+    cfg = tiny_config(photo_crops_dir, tmp_path, max_iters=2, target_rms=0.2)
+    runner = Runner.from_cfg(cfg)
+    seen = {}
+
+    class Probe(Hook):  # a bare Hook, run after ours
+        priority = 'LOWEST'
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if 'alpha' not in seen:
+                seen['alpha'] = runner.model.alpha.detach().clone()
+                seen['rms'] = first_step_rms(runner.model, data_batch)
+
+    runner.register_hook(Probe())
+    alpha_param = runner.model.alpha
+    runner.train()
+
+    hook = next(h for h in runner.hooks if isinstance(h, InitialStepSizeHook))
+    assert hook.record['target_rms'] == 0.2 and hook.record['iter'] == 0
+    # the first step of the first batch moves the pixels by the target, in RMS
+    assert seen['rms'] == pytest.approx(0.2, rel=1e-4)
+    assert float(seen['alpha']) == pytest.approx(hook.record['alpha'], rel=1e-6)
+    assert hook.record['alpha'] == pytest.approx(0.2 / hook.record['grad_rms'], rel=1e-6)
+    assert hook.record['alpha'] > 10  # tiny ViT: dE/dx ~ 1e-3, far from the configured 1.0
+    # set in place: the optimizer's parameter is the model's, and it was trained
+    assert runner.model.alpha is alpha_param
+    optimized = [p for group in runner.optim_wrapper.param_groups for p in group['params']]
+    assert any(p is alpha_param for p in optimized)
+    assert float(alpha_param.detach()) != pytest.approx(hook.record['alpha'], rel=1e-9)
+    # logged and checkpointed
+    log = next(tmp_path.glob('*/*.log')).read_text()
+    assert 'InitialStepSizeHook: RMS dE/dx' in log and f'{hook.record["alpha"]:.6g}' in log
+    checkpoint = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=True)
+    assert checkpoint['meta'][META_KEY] == hook.record
+
+
+def test_resume_keeps_alpha_and_does_not_recompute(photo_crops_dir, tmp_path):
+    runner = Runner.from_cfg(tiny_config(photo_crops_dir, tmp_path, max_iters=2, target_rms=0.2))
+    runner.train()
+    record = next(h for h in runner.hooks if isinstance(h, InitialStepSizeHook)).record
+    saved = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=True)
+    saved_alpha = float(saved['state_dict']['alpha'])
+
+    # resume with another target: it must not be used
+    cfg = tiny_config(photo_crops_dir, tmp_path / 'resumed', max_iters=3, target_rms=5.0)
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'iter_2.pth')
+    resumed = Runner.from_cfg(cfg)
+    seen = {}
+
+    class Probe(Hook):
+        priority = 'LOWEST'
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            seen.setdefault('alpha', float(runner.model.alpha))
+
+    resumed.register_hook(Probe())
+    resumed.train()
+    hook = next(h for h in resumed.hooks if isinstance(h, InitialStepSizeHook))
+    assert hook.record == record  # from the checkpoint, not recomputed for 5.0
+    assert seen['alpha'] == saved_alpha
+    log = next((tmp_path / 'resumed').glob('*/*.log')).read_text()
+    assert 'not recomputed' in log and 'InitialStepSizeHook: RMS dE/dx' not in log
+    final = torch.load(tmp_path / 'resumed' / 'iter_3.pth', map_location='cpu', weights_only=True)
+    assert final['meta'][META_KEY] == record
+
+
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(target_rms=0), 'target_rms'),
+        (dict(target_rms=-1.0), 'target_rms'),
+        (dict(target_rms=math.inf), 'target_rms'),
+        (dict(target_rms=True), 'target_rms'),
+        (dict(target_rms='0.1'), 'target_rms'),
+        (dict(min_alpha=10.0, max_alpha=1.0), 'min_alpha'),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        InitialStepSizeHook(**kwargs)
+
+
+def test_zero_gradient_gives_the_clipped_bound(photo_crops_dir, tmp_path):
+    cfg = tiny_config(photo_crops_dir, tmp_path, max_iters=1, target_rms=0.1)
+    cfg.custom_hooks = [dict(type='InitialStepSizeHook', target_rms=0.1, max_alpha=50.0)]
+    runner = Runner.from_cfg(cfg)
+    torch.nn.init.zeros_(runner.model.head.fc.weight)  # E = 0 everywhere: dE/dx = 0
+    runner.train()
+    hook = next(h for h in runner.hooks if isinstance(h, InitialStepSizeHook))
+    assert hook.record['grad_rms'] == 0.0 and hook.record['alpha'] == 50.0
+
+
+DDP_SCRIPT = textwrap.dedent(
+    """
+    import sys, torch
+    import torch.distributed as dist
+    from mmengine.runner import Runner
+    sys.path.insert(0, {tests!r})
+    from test_initial_step_size_hook import tiny_config
+    from mmpretrain_ebm.engine.hooks import InitialStepSizeHook
+    from mmpretrain_ebm.utils import adapt_config_to_cpu_distributed
+    cfg = tiny_config({data!r}, {work!r}, max_iters=1, target_rms=0.2)
+    cfg.launcher = 'pytorch'
+    adapt_config_to_cpu_distributed(cfg, 'pytorch')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hook = next(h for h in runner.hooks if isinstance(h, InitialStepSizeHook))
+    print('RECORD', dist.get_rank(), repr(hook.record['alpha']), hook.record['grad_rms'])
+    """
+)
+
+
+def test_ddp_ranks_agree_on_alpha_from_all_their_batches(photo_crops_dir, tmp_path):
+    script = tmp_path / 'ddp_run.py'
+    script.write_text(
+        DDP_SCRIPT.format(
+            tests=str(Path(__file__).parent), data=str(photo_crops_dir), work=str(tmp_path / 'w')
+        )
+    )
+    env = dict(os.environ, PYTHONPATH=f'{REPO}{os.pathsep}{os.environ.get("PYTHONPATH", "")}')
+    result = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith('RECORD')]
+    assert sorted(r[0] for r in records) == ['0', '1']
+    assert records[0][1:] == records[1][1:]  # same alpha and statistic on both ranks
+
+
+def test_resume_from_a_checkpoint_without_the_record_keeps_its_alpha(photo_crops_dir, tmp_path):
+    runner = Runner.from_cfg(tiny_config(photo_crops_dir, tmp_path, max_iters=2, target_rms=0.2))
+    runner.train()
+    checkpoint = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=True)
+    del checkpoint['meta'][META_KEY]  # as written before the hook existed
+    checkpoint['state_dict']['alpha'] = torch.tensor(7.5)
+    torch.save(checkpoint, tmp_path / 'old.pth')
+
+    cfg = tiny_config(photo_crops_dir, tmp_path / 'resumed', max_iters=3, target_rms=0.2)
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'old.pth')
+    resumed = Runner.from_cfg(cfg)
+    seen = {}
+
+    class Probe(Hook):
+        priority = 'LOWEST'
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            seen.setdefault('alpha', float(runner.model.alpha.detach()))
+
+    resumed.register_hook(Probe())
+    resumed.train()
+    assert seen['alpha'] == 7.5
+    log = next((tmp_path / 'resumed').glob('*/*.log')).read_text()
+    assert 'does not record an initial step size; keeping its alpha 7.5' in log
