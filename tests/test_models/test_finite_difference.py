@@ -176,3 +176,22 @@ def test_inference_needs_no_second_order_path():
         reference = model.restore(masked(clean))
     for restored, expected in zip(chain, reference):
         torch.testing.assert_close(restored, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(
+    not hasattr(torch.backends.cuda.matmul, 'fp32_precision'), reason='torch < 2.9 flags'
+)
+def test_full_precision_restores_tf32_set_through_the_new_flags():
+    """With TF32 set through torch >= 2.9's fp32_precision flags, reading the legacy
+    allow_tf32 raises; the float32 passes switch TF32 off and restore it either way."""
+    from mmpretrain_ebm.models.utils.finite_difference import full_precision
+
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    before = matmul.fp32_precision, conv.fp32_precision
+    try:
+        matmul.fp32_precision = conv.fp32_precision = 'tf32'
+        with full_precision('cuda'):
+            assert (matmul.fp32_precision, conv.fp32_precision) == ('ieee', 'ieee')
+        assert (matmul.fp32_precision, conv.fp32_precision) == ('tf32', 'tf32')
+    finally:
+        matmul.fp32_precision, conv.fp32_precision = before

@@ -89,17 +89,27 @@ def assert_smooth_energy(module: nn.Module) -> None:
 
 @contextmanager
 def full_precision(device_type: str) -> Iterator[None]:
-    """Autocast off, and on CUDA no TF32 in matmuls and convolutions."""
-    cuda = device_type == 'cuda'
-    if cuda:
-        tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    """Autocast off, and on CUDA no TF32 in matmuls and convolutions.
+
+    torch >= 2.9 has ``fp32_precision`` flags; once a user sets them, reading the legacy
+    ``allow_tf32`` raises, so the new flags are used where they exist.
+    """
+    flags = []
+    if device_type == 'cuda':
+        matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+        if hasattr(matmul, 'fp32_precision'):
+            flags = [(matmul, 'fp32_precision', 'ieee'), (cudnn.conv, 'fp32_precision', 'ieee')]
+        else:
+            flags = [(matmul, 'allow_tf32', False), (cudnn, 'allow_tf32', False)]
+    saved = [getattr(owner, name) for owner, name, _ in flags]
+    for owner, name, off in flags:
+        setattr(owner, name, off)
     try:
         with torch.autocast(device_type, enabled=False):
             yield
     finally:
-        if cuda:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+        for (owner, name, _), value in zip(flags, saved):
+            setattr(owner, name, value)
 
 
 class _RandomState:
