@@ -84,8 +84,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    if args.amp:  # the energy model's wrapper also checkpoints its fp16 energy scales
+        energy_model = cfg.get('model', {}).get('type') == 'EnergyRestorationAlgorithm'
+        cfg.optim_wrapper.type = 'EnergyAmpOptimWrapper' if energy_model else 'AmpOptimWrapper'
         cfg.optim_wrapper.dtype = args.amp
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
@@ -118,9 +119,10 @@ def warn_on_fp16(cfg: Config) -> None:
     """fp16 autocast (``AmpOptimWrapper``'s default dtype) is less accurate than bf16 here:
     the gradient entering the fp16 double backward shrinks with the batch (README)."""
     optim = cfg.get('optim_wrapper') or {}
-    if optim.get('type') == 'AmpOptimWrapper' and optim.get('dtype') in (None, 'float16'):
+    amp = optim.get('type') in ('AmpOptimWrapper', 'EnergyAmpOptimWrapper')
+    if amp and optim.get('dtype') in (None, 'float16'):
         warnings.warn(
-            f'optim_wrapper: AmpOptimWrapper with dtype={optim.get("dtype")!r} autocasts to '
+            f'optim_wrapper: {optim.get("type")} with dtype={optim.get("dtype")!r} autocasts to '
             'fp16, whose energy-model gradients lose accuracy as the batch grows (README, '
             "Mixed precision); prefer dtype='bfloat16' (--amp) where the GPU has bf16",
             stacklevel=2,

@@ -136,7 +136,7 @@ def test_pretraining_config_follows_table_a_and_its_table(path):
     cfg = load(path)
     epochs, corruptions = settings_of(path)
     optim = cfg.optim_wrapper
-    assert optim.type == 'AmpOptimWrapper'
+    assert optim.type == 'EnergyAmpOptimWrapper'
     assert optim.optimizer == dict(type='AdamW', lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
     assert optim.paramwise_cfg.custom_keys['alpha'] == dict(decay_mult=0.0)
     assert cfg.auto_scale_lr == dict(base_batch_size=256, enable=True)

@@ -62,7 +62,7 @@ def test_checkpoint_save_and_resume_continue_the_run(
     device, tmp_path, photo_crops_dir, monkeypatch
 ):
     """4 iterations straight equal 2 iterations, a checkpoint, and 2 more after resuming from
-    it: weights, AdamW state, and on CUDA the AMP loss scaler state."""
+    it: weights, AdamW state, and on CUDA the AMP loss scale and the fp16 energy scales."""
     monkeypatch.delenv('LOCAL_RANK', raising=False)
     config = write_config(
         tmp_path / 'cfg.py',
@@ -82,7 +82,7 @@ def test_checkpoint_save_and_resume_continue_the_run(
         )
         resume.train()
         assert type(resume.optim_wrapper).__name__ == (
-            'AmpOptimWrapper' if options else 'OptimWrapper'
+            'EnergyAmpOptimWrapper' if options else 'OptimWrapper'
         )
         if options:
             expected = torch.bfloat16 if options == ['--amp'] else torch.float16
@@ -93,5 +93,8 @@ def test_checkpoint_save_and_resume_continue_the_run(
         assert steps == {4}  # AdamW's state was restored, not restarted
         if options:
             assert final['optimizer']['loss_scaler'] == reference['optimizer']['loss_scaler']
+            # the fp16 energy scales travel with the optimizer state too
+            scales = final['optimizer']['energy_scalers']
+            assert scales == reference['optimizer']['energy_scalers']
         for key, value in reference['state_dict'].items():
             torch.testing.assert_close(final['state_dict'][key], value, msg=key)

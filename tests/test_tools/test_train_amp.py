@@ -31,7 +31,7 @@ def merged(argv: list) -> Config:
 )
 def test_amp_is_bf16_by_default(extra, dtype, recwarn):
     cfg = merged([str(PLAIN), *extra])
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.type == 'EnergyAmpOptimWrapper'  # it checkpoints the fp16 scales
     assert cfg.optim_wrapper.dtype == dtype and cfg.optim_wrapper.loss_scale == 'dynamic'
     assert not [w for w in recwarn if 'fp16' in str(w.message)]
 
@@ -59,9 +59,10 @@ def test_unknown_amp_dtype_is_refused(capsys):
 
 
 def amp_wrappers(cfg: Config):
-    """Every AmpOptimWrapper config in ``cfg`` (optim_wrapper, nested or not)."""
+    """Every AMP wrapper config in ``cfg`` (optim_wrapper, nested or not)."""
     optim = cfg.get('optim_wrapper')
-    return [optim] if optim is not None and optim.get('type') == 'AmpOptimWrapper' else []
+    amp = ('AmpOptimWrapper', 'EnergyAmpOptimWrapper')
+    return [optim] if optim is not None and optim.get('type') in amp else []
 
 
 CONFIGS = sorted(

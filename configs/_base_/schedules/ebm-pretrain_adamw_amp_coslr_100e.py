@@ -1,9 +1,10 @@
 # Pretraining recipe of Table A: AdamW(0.9, 0.95), base lr 1e-4 per 256 images, weight decay
 # 0.05, cosine decay, mixed precision. The paper gives no warm-up; we warm up linearly for
 # 5 epochs. Norms, biases, position embedding, class token and the step size alpha get no
-# weight decay (as MAE, which the paper follows).
+# weight decay (as MAE, which the paper follows). EnergyAmpOptimWrapper is mmengine's
+# AmpOptimWrapper that also checkpoints the fp16 energy scales (unused under bf16).
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    type='EnergyAmpOptimWrapper',
     dtype='bfloat16',  # bf16 autocast; 'float16' for GPUs without bf16 (see README)
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05),
