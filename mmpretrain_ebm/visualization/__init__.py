@@ -12,6 +12,7 @@ from .restoration_chain import (
     psnr,
     restoration_chains,
     seeded_rng,
+    step_alignment,
     to_uint8_images,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     'psnr',
     'restoration_chains',
     'seeded_rng',
+    'step_alignment',
     'to_uint8_images',
 ]

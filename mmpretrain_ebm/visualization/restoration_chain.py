@@ -184,6 +184,30 @@ def psnr(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
         return 10 * np.log10(255.0**2 / mse)
 
 
+def step_alignment(chain: 'RestorationChain', step: int = 1) -> Dict[str, float]:
+    """How step ``step`` moves the images relative to what restoring them needs.
+
+    With d = x~n - x~(n-1) (the step) and r = x - x~(n-1) (what is left to restore), both over
+    the uint8 images shown, per image: ``cos`` = <d, r> / (|d| |r|) and ``ratio`` = |d| / |r|;
+    since |r - d|^2 = |r|^2 (1 - 2 ratio cos + ratio^2), the step raises an image's PSNR
+    exactly when its cos > ratio / 2. ``shift`` is the share of |d|^2 in d's per-image,
+    per-channel mean (a uniform tint or brightness change). Returns means over the images.
+    """
+    if not 1 <= step <= chain.num_steps:
+        raise ValueError(f'step must be in 1..{chain.num_steps}, got {step!r}')
+    images = chain.images.astype(np.float64)
+    before, after, clean = images[:, step - 1], images[:, step], images[:, -1]
+    d = (after - before).reshape(len(images), -1, 3)
+    r = (clean - before).reshape(len(images), -1, 3)
+    d_norm = np.sqrt((d**2).sum(axis=(1, 2)))
+    r_norm = np.sqrt((r**2).sum(axis=(1, 2)))
+    with np.errstate(divide='ignore', invalid='ignore'):
+        cos = (d * r).sum(axis=(1, 2)) / (d_norm * r_norm)
+        ratio = d_norm / r_norm
+        shift = d.shape[1] * (d.mean(axis=1) ** 2).sum(axis=1) / d_norm**2
+    return dict(cos=float(cos.mean()), ratio=float(ratio.mean()), shift=float(shift.mean()))
+
+
 def unwrap_model(model: nn.Module) -> nn.Module:
     """The algorithm inside a distributed wrapper, or ``model`` itself."""
     return model.module if is_model_wrapper(model) else model

@@ -22,6 +22,7 @@ from mmpretrain_ebm.visualization import (
     draw_restoration_chains,
     find_corruptions,
     restoration_chains,
+    step_alignment,
 )
 
 ROOT = Path(__file__).parents[2]
@@ -94,6 +95,12 @@ def assert_tool_drew(out_dir: Path, stdout: str, chains: list, checkpoint: Path)
     """The printed mean PSNRs and the written figures are those of ``chains``."""
     assert sorted(p.stem for p in out_dir.glob('*.png')) == sorted(c.corruption for c in chains)
     printed = printed_psnr(stdout)
+    cosines = [float(c) for c in re.findall(r'step \d+: cos\(step, clean - input\) (\S+),', stdout)]
+    assert len(cosines) == sum(chain.num_steps for chain in chains)
+    expected_cosines = [
+        step_alignment(c, n)['cos'] for c in chains for n in range(1, c.num_steps + 1)
+    ]
+    np.testing.assert_allclose(cosines, expected_cosines, atol=6e-4)  # printed with 3 decimals
     for chain in chains:
         np.testing.assert_allclose(printed[chain.corruption], mean_psnr(chain), atol=0.011)
         figure = draw_restoration_chains([chain], title=f'{chain.corruption} - {checkpoint.name}')

@@ -11,6 +11,7 @@ from mmpretrain.registry import MODELS
 
 import mmpretrain_ebm  # noqa: F401  (registers the algorithm and the corruptions)
 from mmpretrain_ebm.visualization import (
+    RestorationChain,
     compute_restoration_chain,
     draw_curves,
     draw_restoration_chains,
@@ -20,6 +21,7 @@ from mmpretrain_ebm.visualization import (
     mean_psnr,
     psnr,
     restoration_chains,
+    step_alignment,
     to_uint8_images,
 )
 
@@ -172,3 +174,48 @@ def test_draw_curves_plots_one_panel_per_scalar():
     assert two.shape[1] > 1.8 * one.shape[1] and two.shape[0] == one.shape[0]
     with pytest.raises(ValueError, match='no curves'):
         draw_curves({})
+
+
+def chain_of(*frames):
+    """A one-image chain from float frames [H, W, 3] (corrupted, steps..., clean)."""
+    images = np.stack([np.clip(np.round(f), 0, 255) for f in frames])[None].astype(np.uint8)
+    return RestorationChain('test', images, psnr(images[:, :-1], images[:, -1:]), ['a'])
+
+
+def test_step_alignment_of_known_steps():
+    rng = np.random.default_rng(0)
+    clean = rng.integers(60, 200, size=(8, 8, 3)).astype(np.float64)
+    corrupted = clean + 40.0  # a uniform brightness error
+    halfway = chain_of(corrupted, corrupted - 20, clean)
+    assert step_alignment(halfway) == pytest.approx(dict(cos=1.0, ratio=0.5, shift=1.0))
+    rows, cols = np.indices((8, 8))
+    noise = np.repeat((10.0 * (-1) ** (rows + cols))[..., None], 3, axis=2)  # zero mean
+    sideways = step_alignment(chain_of(corrupted, corrupted + noise, clean))
+    assert sideways['shift'] == pytest.approx(0.0, abs=1e-12)
+    assert sideways['cos'] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match='step must be in 1..1'):
+        step_alignment(halfway, 2)
+
+
+def test_a_step_gains_exactly_when_cos_exceeds_half_the_ratio(model, image_paths):
+    outcomes = set()
+    for alpha in (5.0, 50.0, 5000.0):  # small, medium and overshooting steps of one energy
+        with torch.no_grad():
+            model.alpha.fill_(alpha)
+        try:
+            chains = restoration_chains(model, image_paths, [GRID, COLOR], IMG)
+        finally:
+            with torch.no_grad():
+                model.alpha.fill_(50.0)
+        for chain in chains:
+            for image in range(len(chain.images)):
+                one = RestorationChain(
+                    'x', chain.images[image : image + 1], chain.psnr[image : image + 1], ['a']
+                )
+                for step in (1, 2):
+                    align = step_alignment(one, step)
+                    gain = chain.psnr[image, step] - chain.psnr[image, step - 1]
+                    if abs(align['cos'] - align['ratio'] / 2) > 1e-9:
+                        assert (gain > 0) == (align['cos'] > align['ratio'] / 2)
+                        outcomes.add(bool(gain > 0))
+    assert outcomes == {True, False}  # both sides of the criterion were checked

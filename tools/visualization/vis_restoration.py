@@ -27,6 +27,7 @@ from mmpretrain_ebm.visualization import (
     find_corruptions,
     find_crop_size,
     restoration_chains,
+    step_alignment,
 )
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
@@ -156,6 +157,13 @@ def main() -> None:
             f'corrupted -> {chain.psnr[:, -1].mean():.2f} dB after {chain.num_steps} '
             f'steps ({gains:+.2f} dB)'
         )
+        for step in range(1, chain.num_steps + 1):
+            align = step_alignment(chain, step)
+            print(
+                f'  step {step}: cos(step, clean - input) {align["cos"]:+.3f}, '
+                f'|step| / |clean - input| {align["ratio"]:.3f} (an image gains iff '
+                f'cos > ratio / 2), uniform shift {100 * align["shift"]:.0f} % of |step|^2'
+            )
 
 
 if __name__ == '__main__':
