@@ -42,6 +42,7 @@ def test_tiny_grid_trains_each_cell_and_reports_held_out_gains(tmp_path, capsys)
     ]
     corruptions = {'random_box_mask', 'super_resolution', 'denoising', 'colorization'}
     for row in rows:
+        assert row['patch_size'] == 8  # the demo ViT's
         assert set(row['gains']) == corruptions
         assert row['mean_gain'] == pytest.approx(sum(row['gains'].values()) / 4)
         assert row['alpha_final'] != row['alpha_initial']  # alpha learns (lr mult 100)
@@ -54,7 +55,7 @@ def test_tiny_grid_trains_each_cell_and_reports_held_out_gains(tmp_path, capsys)
     rms = [r['alpha_initial'] for r in rows if r['rule'] == 'rms:0.1']
     assert rms[0] > 1.5 and rms[0] == pytest.approx(rms[1], rel=1e-6)
     table = capsys.readouterr().out
-    assert '| 16 px | rms:0.1 | 100 | log |' in table
+    assert '| 16 px / 8 | rms:0.1 | 100 | log |' in table
 
 
 def test_log_alpha_prototype_is_exp_of_its_parameter():
@@ -84,8 +85,23 @@ def test_log_alpha_prototype_is_exp_of_its_parameter():
 
 @pytest.mark.parametrize(
     'argv',
-    [['--rules', 'rms:0'], ['--rules', 'auto'], ['--sizes', '20'], ['--iters', '1']],
+    [
+        ['--rules', 'rms:0'],
+        ['--rules', 'auto'],
+        ['--sizes', '20'],
+        ['--iters', '1'],
+        ['--sizes', '24', '--patch-size', '16'],
+        ['--sizes', '304'],
+        ['--patch-size', '0'],
+    ],
 )
 def test_bad_arguments_are_refused(argv):
     with pytest.raises((SystemExit, ValueError)):
         step_size_study.parse_args(argv)
+
+
+def test_patch_size_and_crop_follow_the_resolution():
+    args = step_size_study.parse_args(['--sizes', '32', '224', '--patch-size', '16'])
+    assert args.patch_size == 16 and args.sizes == [32, 224]
+    # 1.5x the resolution, but never below 96 px nor above the smallest photograph's 300 px
+    assert [step_size_study.data_crop(s) for s in (16, 64, 96, 224)] == [96, 96, 144, 300]

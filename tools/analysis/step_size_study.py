@@ -6,12 +6,14 @@
 
 Every cell pretrains the demo model (``--config``, by default the demo config: a 4-layer ViT,
 the mixed corruption) from scratch for ``--iters`` iterations on the demo photographs
-(``prepare_demo_data.py``; crops of 1.5x the resolution, made in the work directory), then
+(``prepare_demo_data.py``; crops of 1.5x the resolution, at most 300 px, the smallest
+photograph's side, made in the work directory), then
 restores the held-out photographs (``val/``, a scene the training split never shows) under
 each corruption of the mix and reports the PSNR gain of the last step over the corrupted
 input (dB, mean over ``--num-images`` images). The grid:
 
-- ``--sizes``: training and evaluation resolution (px); the ViT keeps 8-px patches.
+- ``--sizes``: training and evaluation resolution (px), multiples of ``--patch-size`` (the
+  ViT's patch side, 8 px as in the demo unless given; 16 px makes 224 px affordable on CPU).
 - ``--rules``: initial alpha, ``fixed:<alpha>`` or ``rms:<target>`` (``InitialStepSizeHook``:
   alpha = target / RMS(dE/dx) on the first batch, target in normalized pixels).
 - ``--alpha-lr-mults``: lr multiplier of alpha (``paramwise_cfg.custom_keys``).
@@ -19,7 +21,9 @@ input (dB, mean over ``--num-images`` images). The grid:
   exp(log_alpha), so Adam changes alpha by a factor of about exp(lr) per step).
 
 Prints a Markdown table (one row per cell: initial and final alpha, gain per corruption,
-mean gain, seconds) and writes it with the raw numbers to ``<work-dir>/results.json``.
+mean gain, seconds) and writes it with the raw numbers to ``<work-dir>/results.json``, which
+also holds each corruption's first-step alignment (``step_alignment``: cosine between the
+step and the needed restoration, their norm ratio, the uniform-shift share).
 """
 
 import argparse
@@ -29,7 +33,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import torch
 from mmengine.config import Config
@@ -40,12 +44,19 @@ from torch import nn
 import mmpretrain_ebm  # noqa: F401  (registers modules)
 from mmpretrain_ebm.engine.hooks import InitialStepSizeHook
 from mmpretrain_ebm.models import EnergyRestorationAlgorithm
-from mmpretrain_ebm.visualization import find_corruptions, mean_psnr, restoration_chains
+from mmpretrain_ebm.visualization import (
+    find_corruptions,
+    mean_psnr,
+    restoration_chains,
+    step_alignment,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / 'configs/ebm/ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
 sys.path.insert(0, str(REPO / 'tools' / 'dataset_converters'))
 from prepare_demo_data import prepare  # noqa: E402
+
+MAX_CROP = 300  # the smallest side of the demo photographs (chelsea, 300 x 451)
 
 
 @MODELS.register_module(force=True)
@@ -89,6 +100,7 @@ def cell_config(
     param: str,
     work_dir: Path,
     seed: int,
+    patch_size: Optional[int] = None,
 ) -> Config:
     """The demo config trained at ``size`` px for ``iters`` iterations with this alpha."""
     cfg = base.copy()
@@ -96,6 +108,8 @@ def cell_config(
     cfg.experiment_name = f'{work_dir.name}_{time.strftime("%Y%m%d_%H%M%S")}'
     cfg.randomness = dict(seed=seed, diff_rank_seed=True)
     cfg.model.backbone.img_size = size
+    if patch_size is not None:
+        cfg.model.backbone.patch_size = patch_size
     if param == 'log':
         cfg.model.type = 'LogAlphaEnergyRestoration'
     kind, value = parse_rule(rule)
@@ -128,19 +142,27 @@ def cell_config(
     return cfg
 
 
-def held_out_gains(model, data_root: str, corruptions, size: int, num_images: int) -> Dict:
+def held_out_gains(model, data_root: str, corruptions, size: int, num_images: int):
+    """Per corruption: the last step's PSNR gain (dB) on held-out images, and how the first
+    step aligns with the restoration it should make (``step_alignment``)."""
     paths = sorted(str(p) for p in (Path(data_root) / 'val').glob('*.png'))
     step = max(1, len(paths) // num_images)
     paths = paths[::step][:num_images]
     chains = restoration_chains(model, paths, corruptions, size, seed=0)
     psnr = mean_psnr(chains)
-    gains = {}
+    gains, alignment = {}, {}
     for chain in chains:
         last = chain.num_steps
         gains[chain.corruption] = (
             psnr[f'{chain.corruption}/psnr_step{last}'] - psnr[f'{chain.corruption}/psnr_corrupted']
         )
-    return gains
+        alignment[chain.corruption] = step_alignment(chain, 1)
+    return gains, alignment
+
+
+def data_crop(size: int) -> int:
+    """Side (px) of the demo crops for training at ``size``: 1.5x, within [96, 300]."""
+    return min(max(96, int(math.ceil(size * 1.5))), MAX_CROP)
 
 
 def run(args: argparse.Namespace) -> List[dict]:
@@ -149,7 +171,7 @@ def run(args: argparse.Namespace) -> List[dict]:
     rows = []
     cells = list(itertools.product(args.sizes, args.rules, args.alpha_lr_mults, args.params))
     for number, (size, rule, lr_mult, param) in enumerate(cells):
-        crop = max(96, int(math.ceil(size * 1.5)))
+        crop = data_crop(size)
         data_root = args.work_dir / f'data_{crop}px'
         prepare(data_root, crop=crop, per_image=args.per_image, seed=0)
         name = f'{size}px_{rule.replace(":", "")}_lr{lr_mult:g}_{param}'
@@ -163,6 +185,7 @@ def run(args: argparse.Namespace) -> List[dict]:
             param,
             args.work_dir / name,
             args.seed,
+            args.patch_size,
         )
         start = time.perf_counter()
         runner = Runner.from_cfg(cfg)
@@ -171,16 +194,20 @@ def run(args: argparse.Namespace) -> List[dict]:
         runner.train()
         hooks = [h for h in runner.hooks if isinstance(h, InitialStepSizeHook)]
         initial = hooks[0].record['alpha'] if hooks else configured
-        gains = held_out_gains(model, str(data_root), corruption_cfgs, size, args.num_images)
+        gains, alignment = held_out_gains(
+            model, str(data_root), corruption_cfgs, size, args.num_images
+        )
         seconds = time.perf_counter() - start
         row = dict(
             size=size,
+            patch_size=int(cfg.model.backbone.patch_size),
             rule=rule,
             lr_mult=lr_mult,
             param=param,
             alpha_initial=initial,
             alpha_final=float(model.alpha.item()),
             gains=gains,
+            step1_alignment=alignment,
             mean_gain=sum(gains.values()) / len(gains),
             seconds=seconds,
         )
@@ -199,12 +226,12 @@ def format_row(row: dict) -> str:
 
 def markdown(rows: List[dict]) -> str:
     corruptions = list(rows[0]['gains'])
-    header = ['size', 'initial alpha', 'alpha lr mult', 'param', 'alpha start -> end']
+    header = ['size / patch', 'initial alpha', 'alpha lr mult', 'param', 'alpha start -> end']
     header += [f'{c} (dB)' for c in corruptions] + ['mean (dB)', 's']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for row in rows:
         cells = [
-            f'{row["size"]} px',
+            f'{row["size"]} px / {row["patch_size"]}',
             row['rule'],
             f'{row["lr_mult"]:g}',
             row['param'],
@@ -224,6 +251,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--rules', nargs='+', default=['fixed:1', 'fixed:100', 'rms:0.1'])
     parser.add_argument('--alpha-lr-mults', type=float, nargs='+', default=[1.0])
     parser.add_argument('--params', nargs='+', default=['linear'], choices=['linear', 'log'])
+    parser.add_argument('--patch-size', type=int, default=None)
     parser.add_argument('--num-images', type=int, default=8)
     parser.add_argument('--per-image', type=int, default=24)
     parser.add_argument('--work-dir', type=Path, default=Path('work_dirs/step_size_study'))
@@ -231,9 +259,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     for rule in args.rules:
         parse_rule(rule)
+    patch = 8 if args.patch_size is None else args.patch_size
+    if patch < 1:
+        parser.error(f'--patch-size must be >= 1, got {args.patch_size}')
     for size in args.sizes:
-        if size < 8 or size % 8:
-            parser.error(f'--sizes must be multiples of the 8-px patch, got {size}')
+        if size < patch or size % patch or size > MAX_CROP:
+            parser.error(
+                f'--sizes must be multiples of the {patch}-px patch up to {MAX_CROP}, got {size}'
+            )
     if args.iters < 2:
         parser.error(f'--iters must be >= 2, got {args.iters}')
     if any(not (m > 0) for m in args.alpha_lr_mults):
