@@ -8,8 +8,9 @@
 # .jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp); subfolders are not classes. Unreadable
 # files cost a warning and are replaced by another sample (LoadImageFromFileOrSkip); more than
 # 10 % failed loads stop the run. The step size alpha is set on the first batch so that the
-# first restoration step moves the normalized pixels by RMS 0.1 (InitialStepSizeHook), which
-# fits any resolution and backbone. lr: 1e-4 per 256 images (auto_scale_lr), 1.25e-5 at 1x32.
+# first restoration step moves the normalized pixels by RMS 0.03 (InitialStepSizeHook, from the
+# pretraining data base), which fits any resolution and backbone. lr: 1e-4 per 256 images
+# (auto_scale_lr), 1.25e-5 at 1x32.
 _base_ = ['./ebm_deit-small-p16_8xb32-mixed-amp-coslr-200e_in1k.py']
 
 data_root = 'data/my_images'
@@ -42,4 +43,3 @@ train_dataloader = dict(
         ],
     ),
 )
-custom_hooks = [dict(type='InitialStepSizeHook', target_rms=0.1), *_base_.custom_hooks]

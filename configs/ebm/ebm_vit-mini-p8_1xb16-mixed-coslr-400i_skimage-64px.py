@@ -10,6 +10,7 @@
 # under each corruption: restoration_train.png (training photographs) and
 # restoration_held_out.png (a photograph the training split never sees).
 # Not Table A's schedule: 400 iterations, lr 1e-3 after 20 warm-up iterations, cosine decay.
+# The README ("What the demo shows") lists what it restores and what it cannot at this scale.
 _base_ = [
     '../_base_/models/ebm_deit-small-p16.py',
     '../_base_/datasets/imagenet_bs32_ebm-pretrain-mixed.py',
@@ -20,13 +21,9 @@ _base_ = [
 data_root = 'data/demo'
 img_size = 64
 
-# a 4-layer, 96-d ViT on 8-px patches, pooled as the DeiT-S of the paper's configs.
-# alpha starts at 100: this ViT's energy has input gradients of about 1.5e-3 per
-# (normalized) pixel at initialization, so steps of alpha = 1 would not move the pixels,
-# and Adam changes alpha by only about lr = 1e-3 per iteration. The paper does not give
-# alpha's initial value.
+# a 4-layer, 96-d ViT on 8-px patches, pooled as the DeiT-S of the paper's configs; alpha is
+# set on the first batch (InitialStepSizeHook below, as in every pretraining config).
 model = dict(
-    alpha=100.0,
     backbone=dict(
         arch=dict(
             _delete_=True, embed_dims=96, num_layers=4, num_heads=3, feedforward_channels=384
@@ -91,6 +88,7 @@ log_processor = dict(by_epoch=False)
 # Restoration chains every 100 iterations: of held-out photographs (generalization) and of
 # training photographs (what the model has fitted), each under every corruption of the mix.
 custom_hooks = [
+    _base_.custom_hooks[0],  # InitialStepSizeHook
     dict(
         type='RestorationVisualizationHook',
         name='restoration_held_out',

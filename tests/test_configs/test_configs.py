@@ -150,7 +150,8 @@ def test_pretraining_config_follows_table_a_and_its_table(path):
         epochs,
     )
     assert cfg.model.num_steps == 2
-    assert cfg.model.alpha == 1.0 and cfg.model.learnable_alpha  # README: initial step size
+    assert cfg.model.learnable_alpha  # README: initial step size, set on the first batch
+    assert cfg.custom_hooks[0] == dict(type='InitialStepSizeHook', target_rms=0.03)
     assert cfg.model.loss == dict(type='SmoothL1Loss', beta=1.0)
 
     pipeline = cfg.train_dataloader.dataset.pipeline
@@ -237,6 +238,8 @@ def test_tensorboard_as_the_readme_says_reaches_the_visualizer(path):
     ]
 
 
-def test_demo_starts_alpha_at_100_as_the_readme_says():
+def test_demo_sets_alpha_on_the_first_batch_as_every_pretraining_config():
     cfg = load(DEMO)
-    assert cfg.model.alpha == 100.0 and cfg.model.learnable_alpha
+    assert cfg.model.learnable_alpha
+    assert cfg.custom_hooks[0] == load(IMAGENET_PRETRAIN[0]).custom_hooks[0]
+    assert cfg.custom_hooks[0].type == 'InitialStepSizeHook'

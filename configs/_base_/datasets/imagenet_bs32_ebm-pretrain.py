@@ -42,6 +42,12 @@ train_dataloader = dict(
     ),
 )
 
-# Pictures of restoration chains (corrupted, step 1..N, clean) of 4 fixed training images,
-# one per corruption of the pipeline, every 5000 iterations and at the end.
-custom_hooks = [dict(type='RestorationVisualizationHook', interval=5000, num_images=4)]
+# Before the first iteration, alpha is set so that the first restoration step moves the
+# normalized pixels of the first batch by RMS 0.03 (README, "Initial step size": a fixed alpha
+# fits one resolution and backbone only). Then pictures of restoration chains (corrupted,
+# step 1..N, clean) of 4 fixed training images, one per corruption of the pipeline, every
+# 5000 iterations and at the end.
+custom_hooks = [
+    dict(type='InitialStepSizeHook', target_rms=0.03),
+    dict(type='RestorationVisualizationHook', interval=5000, num_images=4),
+]

@@ -5,7 +5,9 @@
 model = dict(
     type='EnergyRestorationAlgorithm',
     num_steps=2,
-    alpha=1.0,  # initial step size, learned with the model (App. A.1)
+    # step size, learned with the model (App. A.1); the pretraining data base's
+    # InitialStepSizeHook replaces this value on the first batch
+    alpha=1.0,
     learnable_alpha=True,
     loss=dict(type='SmoothL1Loss', beta=1.0),
     head=dict(type='EnergyHead'),

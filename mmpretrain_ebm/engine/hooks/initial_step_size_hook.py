@@ -55,7 +55,8 @@ class InitialStepSizeHook(Hook):
     alpha set anew. The configured ``model.alpha`` only serves until then.
 
     Args:
-        target_rms: RMS displacement of the first step, in normalized pixels (> 0).
+        target_rms: RMS displacement of the first step, in normalized pixels (> 0); the
+            default is the pretraining configs' (README, "Step-size study").
         min_alpha, max_alpha: Bounds of the computed alpha (a zero gradient, e.g. a head
             initialized to zero, would give infinity).
     """
@@ -63,7 +64,7 @@ class InitialStepSizeHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(
-        self, target_rms: float = 0.1, min_alpha: float = 1e-3, max_alpha: float = 1e6
+        self, target_rms: float = 0.03, min_alpha: float = 1e-3, max_alpha: float = 1e6
     ) -> None:
         self.target_rms = _check_positive(target_rms, 'target_rms')
         self.min_alpha = _check_positive(min_alpha, 'min_alpha')
