@@ -89,6 +89,24 @@ def test_sets_alpha_for_the_target_first_step_and_trains_the_same_parameter(
     assert checkpoint['meta'][META_KEY] == hook.record
 
 
+def resume_and_probe_alpha(cfg: Config, checkpoint: Path):
+    """Resume ``cfg`` from ``checkpoint`` and train; return the runner and the model's alpha
+    as the first resumed iteration starts (after every other hook's ``before_train_iter``)."""
+    cfg.resume, cfg.load_from = True, str(checkpoint)
+    runner = Runner.from_cfg(cfg)
+    seen = {}
+
+    class Probe(Hook):
+        priority = 'LOWEST'
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            seen.setdefault('alpha', float(runner.model.alpha.detach()))
+
+    runner.register_hook(Probe())
+    runner.train()
+    return runner, seen['alpha']
+
+
 def test_resume_keeps_alpha_and_does_not_recompute(photo_crops_dir, tmp_path):
     runner = Runner.from_cfg(tiny_config(photo_crops_dir, tmp_path, max_iters=2, target_rms=0.2))
     runner.train()
@@ -98,21 +116,10 @@ def test_resume_keeps_alpha_and_does_not_recompute(photo_crops_dir, tmp_path):
 
     # resume with another target: it must not be used
     cfg = tiny_config(photo_crops_dir, tmp_path / 'resumed', max_iters=3, target_rms=5.0)
-    cfg.resume, cfg.load_from = True, str(tmp_path / 'iter_2.pth')
-    resumed = Runner.from_cfg(cfg)
-    seen = {}
-
-    class Probe(Hook):
-        priority = 'LOWEST'
-
-        def before_train_iter(self, runner, batch_idx, data_batch=None):
-            seen.setdefault('alpha', float(runner.model.alpha))
-
-    resumed.register_hook(Probe())
-    resumed.train()
+    resumed, first_alpha = resume_and_probe_alpha(cfg, tmp_path / 'iter_2.pth')
     hook = next(h for h in resumed.hooks if isinstance(h, InitialStepSizeHook))
     assert hook.record == record  # from the checkpoint, not recomputed for 5.0
-    assert seen['alpha'] == saved_alpha
+    assert first_alpha == saved_alpha
     log = next((tmp_path / 'resumed').glob('*/*.log')).read_text()
     assert 'not recomputed' in log and 'InitialStepSizeHook: RMS dE/dx' not in log
     final = torch.load(tmp_path / 'resumed' / 'iter_3.pth', map_location='cpu', weights_only=True)
@@ -195,18 +202,7 @@ def test_resume_from_a_checkpoint_without_the_record_keeps_its_alpha(photo_crops
     torch.save(checkpoint, tmp_path / 'old.pth')
 
     cfg = tiny_config(photo_crops_dir, tmp_path / 'resumed', max_iters=3, target_rms=0.2)
-    cfg.resume, cfg.load_from = True, str(tmp_path / 'old.pth')
-    resumed = Runner.from_cfg(cfg)
-    seen = {}
-
-    class Probe(Hook):
-        priority = 'LOWEST'
-
-        def before_train_iter(self, runner, batch_idx, data_batch=None):
-            seen.setdefault('alpha', float(runner.model.alpha.detach()))
-
-    resumed.register_hook(Probe())
-    resumed.train()
-    assert seen['alpha'] == 7.5
+    _, first_alpha = resume_and_probe_alpha(cfg, tmp_path / 'old.pth')
+    assert first_alpha == 7.5
     log = next((tmp_path / 'resumed').glob('*/*.log')).read_text()
     assert 'does not record an initial step size; keeping its alpha 7.5' in log
