@@ -43,28 +43,25 @@ def test_exact_gradient_equals_the_float64_oracle(device, backbone, num_steps):
     assert_all_close(pairs)
 
 
+def gradients_on_and_off(backbone, device, option):
+    """The N = 2 gradients with the model option ``option`` True and False (IEEE fp32)."""
+    with ieee_float32():
+        return {
+            value: gradients(*problem(backbone, device, num_steps=2, **{option: value}))
+            for value in (True, False)
+        }
+
+
 @pytest.mark.parametrize('backbone', ['vit', 'swin', 'convnext'])
 def test_stepwise_backward_equals_the_whole_backward(device, backbone):
-    with ieee_float32():
-        runs = {}
-        for stepwise in (True, False):
-            model, clean, corrupted = problem(
-                backbone, device, num_steps=2, stepwise_backward=stepwise
-            )
-            runs[stepwise] = gradients(model, clean, corrupted)
+    runs = gradients_on_and_off(backbone, device, 'stepwise_backward')
     assert relative_error(runs[True], runs[False]) < 1e-5
     assert relative_error(runs[True], runs[False], prefix='backbone.') < 1e-5
 
 
 @pytest.mark.parametrize('backbone', ['vit', 'swin', 'convnext'])
 def test_activation_checkpointing_gives_the_same_gradients(device, backbone):
-    with ieee_float32():
-        runs = {}
-        for checkpoint in (True, False):
-            model, clean, corrupted = problem(
-                backbone, device, num_steps=2, grad_checkpoint=checkpoint
-            )
-            runs[checkpoint] = gradients(model, clean, corrupted)
+    runs = gradients_on_and_off(backbone, device, 'grad_checkpoint')
     assert relative_error(runs[True], runs[False], prefix='backbone.') < 1e-5
 
 
