@@ -1,5 +1,7 @@
-"""Data pipeline of mmpretrain_ebm; importing registers the corruption and loading transforms."""
+"""Data pipeline of mmpretrain_ebm; importing registers the corruption and loading transforms
+and the ``ClassBalancedSplit`` dataset."""
 
+from .class_balanced_split import class_balanced_split
 from .loading import LoadImageFromFileOrSkip, UnreadableImagesError
 from .transforms import (
     BaseCorruption,
@@ -21,4 +23,5 @@ __all__ = [
     'RandomBoxMaskCorruption',
     'SuperResolutionCorruption',
     'UnreadableImagesError',
+    'class_balanced_split',
 ]

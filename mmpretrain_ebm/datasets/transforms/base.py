@@ -32,10 +32,12 @@ def contiguous_image(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def _rgb_triplet(values: Sequence[float], what: str) -> np.ndarray:
+def _channel_values(values: Sequence[float], what: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
-    if array.shape != (3,) or not np.all(np.isfinite(array)):
-        raise ValueError(f'{what} must be three finite numbers (R, G, B), got {values!r}')
+    if array.shape not in ((3,), (1,)) or not np.all(np.isfinite(array)):
+        raise ValueError(
+            f'{what} must be three finite numbers (R, G, B) or one (grey), got {values!r}'
+        )
     return array
 
 
@@ -45,7 +47,8 @@ class BaseCorruption(BaseTransform):
     The corruption function of the paper (Sec. 2.2, x~0 = corrupt(x)) is applied per image in
     the data pipeline, after ``RandomResizedCrop``/``RandomFlip`` and before ``PackInputs``.
 
-    **Required keys:** ``img`` (HxWx3 array, e.g. uint8 from ``LoadImageFromFile``).
+    **Required keys:** ``img`` (HxWx3 array, e.g. uint8 from ``LoadImageFromFile``; for grey
+    images, with one-value ``mean`` and ``std``, HxWx1 or HxW, which becomes HxWx1).
 
     **Modified keys:** ``img`` becomes the two-view list ``[clean, corrupted]``, the carrier
     MMPretrain's multi-view algorithms use: ``PackInputs`` turns it into two CxHxW tensors and
@@ -60,8 +63,9 @@ class BaseCorruption(BaseTransform):
     every dataloader worker: the same seed gives the same corruptions.
 
     Args:
-        mean: Per-channel mean in RGB order, exactly as given to the data preprocessor.
-            Masked pixels take this value, which normalization maps to 0.
+        mean: Per-channel mean in RGB order, exactly as given to the data preprocessor
+            (one value for grey images). Masked pixels take this value, which normalization
+            maps to 0.
         std: Per-channel std in RGB order, as given to the data preprocessor. Denoising adds
             its noise in the normalized space ``(x - mean) / std``.
         channel_order: Channel order of ``results['img']``: ``'bgr'`` (what
@@ -84,8 +88,12 @@ class BaseCorruption(BaseTransform):
             raise ValueError(
                 f'channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}'
             )
-        mean_rgb = _rgb_triplet(mean, 'mean')
-        std_rgb = _rgb_triplet(std, 'std')
+        mean_rgb = _channel_values(mean, 'mean')
+        std_rgb = _channel_values(std, 'std')
+        if mean_rgb.shape != std_rgb.shape:
+            raise ValueError(
+                f'mean and std must have as many values, one per channel, got {mean!r} and {std!r}'
+            )
         if np.any(std_rgb <= 0):
             raise ValueError(f'std must be positive, got {std!r}')
         order = slice(None) if channel_order == 'rgb' else slice(None, None, -1)
@@ -96,18 +104,21 @@ class BaseCorruption(BaseTransform):
         # in the data preprocessor, so that a masked pixel normalizes to exactly 0.
         self.mean = mean_rgb[order].astype(np.float32)
         self.std = std_rgb[order].astype(np.float32)
+        self.channels = len(self.mean)
 
     def transform(self, results: dict) -> dict:
         """Replace ``results['img']`` by ``[clean, corrupted]`` and set ``'corruption'``."""
         img = results['img']
         self._check_image(img)
+        if img.ndim == 2:
+            img = img[..., None]
         results['img'] = [img, self.corrupt(contiguous_image(img))]
         results['corruption'] = self.name
         return results
 
     @abstractmethod
     def corrupt(self, img: np.ndarray) -> np.ndarray:
-        """Return the corrupted view of ``img`` (HxWx3) as a new float32 HxWx3 array."""
+        """Return the corrupted view of ``img`` (HxWxC) as a new float32 HxWxC array."""
 
     def _check_image(self, img) -> None:
         if isinstance(img, (list, tuple)):
@@ -115,24 +126,34 @@ class BaseCorruption(BaseTransform):
                 f'{type(self).__name__} expects one image in results["img"], '
                 f'got a list of {len(img)} views: apply one corruption only'
             )
-        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
+        grey = self.channels == 1 and isinstance(img, np.ndarray) and img.ndim == 2
+        if not isinstance(img, np.ndarray) or not (
+            grey or (img.ndim == 3 and img.shape[2] == self.channels)
+        ):
             shape = getattr(img, 'shape', type(img).__name__)
+            kind = (
+                'an HxWx1 or HxW grey' if self.channels == 1 else f'an HxWx3 {self.channel_order}'
+            )
             raise ValueError(
-                f'{type(self).__name__} expects an HxWx3 {self.channel_order} image, got {shape}'
+                f'{type(self).__name__} expects {kind} image (as its mean and std have '
+                f'{self.channels} value(s)), got {shape}'
             )
 
     def _fill(self, img: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """float32 copy of ``img`` with the pixels where ``mask`` (HxW bool) is set to mean."""
         out = img.astype(np.float32)
+        if self.channels == 1:  # cv2 would see an HxWx1 array as HxW and copy into a new one
+            out[mask] = self.mean
+            return out
         # cv2.copyTo is much faster than numpy's boolean assignment out[mask] = self.mean.
         cv2.copyTo(self._mean_image(*img.shape[:2]), mask.view(np.uint8), out)
         return out
 
     def _mean_image(self, height: int, width: int) -> np.ndarray:
-        """A float32 HxWx3 image of the mean, cached for the last size asked for."""
+        """A float32 HxWxC image of the mean, cached for the last size asked for."""
         cached = getattr(self, '_cached_mean_image', None)
         if cached is None or cached.shape[:2] != (height, width):
-            cached = np.empty((height, width, 3), np.float32)
+            cached = np.empty((height, width, self.channels), np.float32)
             cached[...] = self.mean
             cached.flags.writeable = False
             self._cached_mean_image = cached

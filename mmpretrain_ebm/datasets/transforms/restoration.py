@@ -102,7 +102,8 @@ class SuperResolutionCorruption(BaseCorruption):
             (low.shape[1] * self.scale, low.shape[0] * self.scale),
             interpolation=cv2.INTER_NEAREST_EXACT,
         )
-        return np.ascontiguousarray(up[:height, :width])
+        # cv2 drops the channel axis of a one-channel (grey) image: put it back
+        return np.ascontiguousarray(up[:height, :width].reshape(height, width, -1))
 
     def _repr_fields(self) -> dict:
         return dict(scale=self.scale, **super()._repr_fields())
@@ -165,8 +166,8 @@ class DenoisingCorruption(BaseCorruption):
         # numpy's inner loops run over W*3 values, not over 3. eps itself is left intact
         # (cache_random_params may hand the same draw out again).
         mean_row, std_row = np.tile(self.mean, width), np.tile(self.std, width)
-        out = eps.reshape(height, width * 3) * (noise * std_row)
-        out += signal * img.reshape(height, width * 3)
+        out = eps.reshape(height, width * self.channels) * (noise * std_row)
+        out += signal * img.reshape(height, width * self.channels)
         out += (1 - signal) * mean_row
         return out.reshape(img.shape)
 
@@ -180,7 +181,8 @@ class ColorizationCorruption(BaseCorruption):
 
     Luma is ITU-R BT.601, 0.299 R + 0.587 G + 0.114 B, weighted in ``channel_order``; the
     output is float32 in pixel units (not rounded). Only 3-channel colour images are
-    accepted: a grey or 4-channel input raises a ValueError.
+    accepted: a grey or 4-channel input raises a ValueError, and so does a one-value (grey)
+    ``mean``: a grey image has no colour to restore.
 
     Args:
         mean, std, channel_order: see :class:`BaseCorruption` (mean and std are validated,
@@ -188,6 +190,14 @@ class ColorizationCorruption(BaseCorruption):
     """
 
     name = 'colorization'
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.channels != 3:
+            raise ValueError(
+                f'ColorizationCorruption needs colour images (three-value mean and std), got '
+                f'mean={self.mean_rgb!r}: a grey image has no colour to restore'
+            )
 
     def corrupt(self, img: np.ndarray) -> np.ndarray:
         # OpenCV's float RGB->grey is exactly the BT.601 weighting, several times faster

@@ -1,0 +1,184 @@
+"""The Fashion-MNIST study end to end on generated idx files, and the split it relies on."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fashion_mnist_testing import write_idx_files
+from mmengine.registry import init_default_scope
+from mmpretrain.datasets import FashionMNIST
+from mmpretrain.registry import DATASETS, MODELS
+
+from mmpretrain_ebm.datasets import class_balanced_split
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'tools' / 'analysis'))
+import fashion_mnist_study as study  # noqa: E402
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp('fashion_mnist')
+    write_idx_files(root, num_train=400, num_test=100, gz=False, seed=0)
+    return root
+
+
+def labels_of(dataset) -> np.ndarray:
+    return np.asarray(dataset.get_gt_labels())
+
+
+def test_class_balanced_split_parts_are_disjoint_balanced_nested_and_seeded(data_root):
+    full = dict(type='FashionMNIST', data_root=str(data_root), download=False)
+    all_labels = labels_of(DATASETS.build(full))
+
+    def part(**kwargs):
+        subset = class_balanced_split(full, **kwargs)
+        # the images are the dataset's own: find each by its pixels
+        return subset, labels_of(subset)
+
+    holdout, held_labels = part(part='holdout', holdout_per_class=5)
+    train, train_labels = part(part='train', num_per_class=10, holdout_per_class=5)
+    larger, _ = part(part='train', num_per_class=20, holdout_per_class=5)
+    other_seed, _ = part(part='train', num_per_class=10, holdout_per_class=5, seed=1)
+    assert np.bincount(held_labels).tolist() == [5] * 10
+    assert np.bincount(train_labels).tolist() == [10] * 10
+
+    def keys(subset):
+        return {subset.get_data_info(i)['img'].tobytes() for i in range(len(subset))}
+
+    assert not keys(holdout) & keys(train)
+    assert keys(train) < keys(larger)
+    assert keys(other_seed) != keys(train)
+    everything, _ = part(part='train', holdout_per_class=5)
+    assert len(everything) == len(all_labels) - 50
+    assert keys(everything) | keys(holdout) == keys(DATASETS.build(full))
+
+
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(part='val'), "part must be one of \\('train', 'holdout'\\), got 'val'"),
+        (dict(num_per_class=0), 'num_per_class must be a positive integer or None, got 0'),
+        (dict(holdout_per_class=-1), 'holdout_per_class must be an integer >= 0, got -1'),
+        (dict(num_per_class=39, holdout_per_class=5), 'class 0 has 40 images, fewer than the 44'),
+    ],
+)
+def test_class_balanced_split_rejects_bad_arguments(data_root, kwargs, message):
+    full = dict(type='FashionMNIST', data_root=str(data_root), download=False)
+    with pytest.raises(ValueError, match=message):
+        class_balanced_split(full, **kwargs)
+
+
+def test_study_selects_on_validation_compares_and_resumes(data_root, tmp_path, monkeypatch):
+    def two_energy_recipes_and_mae(epochs, train_images):
+        runs = [
+            study.Pretraining('energy', epochs, train_images=train_images),
+            study.Pretraining('energy', epochs, target_rms=0.1, train_images=train_images),
+            study.Pretraining('mae', epochs, train_images=train_images),
+        ]
+        return runs
+
+    monkeypatch.setattr(study, 'candidates', two_energy_recipes_and_mae)
+    work = tmp_path / 'study'
+    args = [
+        '--phase', 'all', '--quick', '--epochs', '1', '--full',
+        '--data-root', str(data_root), '--work-dir', str(work), '--workers', '0',
+        '--train-images', '256', '--batch-size', '64',
+        '--holdout-per-class', '5', '--labels-per-class', '10', '--probe-per-class', '20',
+    ]  # fmt: skip
+    assert study.main(args) == 0
+    results = json.loads((work / 'results.json').read_text())
+    pre, down = results['pretraining'], results['downstream']
+
+    # selection by validation top-1 of the short fine-tune, among the candidates only
+    energy_ids = ['energy_gridmask_e1_n256', 'energy_gridmask_target_rms=0.1_e1_n256']
+    scores = [down[f'{run_id}/select']['val_top1'] for run_id in energy_ids]
+    best = energy_ids[int(np.argmax(scores))]
+    chosen = study.Pretraining(**results['selection']['energy'])
+    assert chosen.run_id == best
+    assert results['selection']['mae']['method'] == 'mae'
+
+    # compare: scratch, both methods (reusing the selection's runs), MAE for energy's minutes
+    recipe = chosen.recipe.replace(' ', '_')
+    for run_id in (f'{recipe}_e1_n256', 'mae_e1_n256'):
+        record = pre[run_id]
+        assert record['images_per_s'] > 0 and record['minutes'] > 0
+        assert Path(record['checkpoint']).is_file()
+        for task in ('ft-k100', 'probe'):
+            assert 0 <= down[f'{run_id}/{task}']['test_top1'] <= 100
+    equal_time = [k for k, r in pre.items() if r['method'] == 'mae' and r['epochs'] > 1]
+    for run_id in [f'{recipe}_e1_n256', 'mae_e1_n256', 'scratch'] + equal_time:
+        assert f'{run_id}/ft-full' in down
+    energy = pre[f'{recipe}_e1_n256']
+    assert energy['alpha'] > 0
+    gains = energy['restoration']['grid_mask']
+    assert np.isfinite(gains['gain'])
+    assert gains['gain'] == pytest.approx(gains['psnr_last'] - gains['psnr_corrupted'])
+
+    # report
+    table = (work / 'results.md').read_text()
+    assert 'none (scratch)' in table and f'| {chosen.recipe} | 1 |' in table
+    assert (work / 'results.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+    # resumable: a rerun trains nothing
+    def no_training(cfg):
+        raise AssertionError(f'retrained {cfg.work_dir}')
+
+    monkeypatch.setattr(study, 'train', no_training)
+    assert study.main(args) == 0
+    assert json.loads((work / 'results.json').read_text()) == results
+
+
+def test_fine_tune_starts_from_the_pretrained_backbone(data_root, tmp_path):
+    """The downstream config loads the checkpoint's ``backbone.`` weights, every one of them."""
+    settings = study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0)
+    run = study.Pretraining('energy', 1, train_images=64)
+    settings.batch_size = 32
+    cfg = study.pretraining_config(run, settings)
+    study.train(cfg)
+    checkpoint = Path(cfg.work_dir) / 'epoch_1.pth'
+    state = torch.load(checkpoint, map_location='cpu')['state_dict']
+    backbone = {k[len('backbone.') :]: v for k, v in state.items() if k.startswith('backbone.')}
+    for task in ('ft-k100', 'probe'):
+        down = study.downstream_config(task, str(checkpoint), settings, tmp_path / task)
+        init_default_scope('mmpretrain')
+        model = MODELS.build(down.model)
+        model.init_weights()
+        loaded = model.backbone.state_dict()
+        assert loaded.keys() == backbone.keys()
+        for key, value in backbone.items():
+            assert torch.equal(loaded[key], value), key
+    scratch = study.downstream_config('ft-k100', None, settings, tmp_path / 'scratch')
+    assert scratch.model.backbone.init_cfg is None
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    assert study.main(['--data-root', str(tmp_path), '--work-dir', str(tmp_path / 'w')]) == 2
+    assert 'lacks train-images-idx3-ubyte' in capsys.readouterr().err
+
+
+def test_fashion_mnist_reads_the_generated_files(data_root):
+    test = FashionMNIST(data_root=str(data_root), test_mode=True, download=False)
+    assert len(test) == 100
+
+
+def test_selection_uses_validation_scores_measured_elsewhere(tmp_path, monkeypatch):
+    """Candidates measured on another machine count by their validation top-1 (not test)."""
+    ran = []
+    monkeypatch.setattr(study.Study, 'evaluate', lambda self, run, tasks: ran.append(run))
+    energy = study.candidates(1, None)
+    imported = dict(pretraining={}, downstream={})
+    for index, (run, val, test) in enumerate([(energy[0], 50.0, 60.0), (energy[1], 55.0, 40.0)]):
+        imported['pretraining'][f'run{index}'] = dict(recipe=run.recipe)
+        imported['downstream'][f'run{index}/select'] = dict(val_top1=val, test_top1=test)
+    path = tmp_path / 'other.json'
+    path.write_text(json.dumps(imported))
+    settings = study.Settings(data_root=str(tmp_path), work_dir=tmp_path / 'w', workers=0)
+    runner = study.Study(settings)
+    runner.select(1, None, methods=['mae'], imported=[str(path)])
+    assert {run.method for run in ran} == {'mae'}  # energy candidates are not rerun
+    assert study.Pretraining(**runner.results['selection']['energy']) == energy[1]
+    assert 'mae' not in runner.results['selection']  # none measured
