@@ -59,8 +59,7 @@ class LoadImageFromFileOrSkip(LoadImageFromFile):
     sampler shuffles, so every worker of every rank draws from the same files and its share
     estimates the run's, with no counts to pass between workers and ranks (mmengine's hooks
     run in the main process, the loads in the workers). A plain "share > limit after k
-    loads" rule fires on noise: at 5 % bad files, about 9 % of processes cross 10 % within
-    their first 1,000 loads, i.e. most 8-worker runs.
+    loads" rule fires on noise (README, "Unreadable files").
 
     Args:
         max_bad_share: Largest tolerated failure probability of a load, in [0, 1); 0 stops
@@ -93,7 +92,7 @@ class LoadImageFromFileOrSkip(LoadImageFromFile):
         self.failures = 0
         self.bad_paths: Set[str] = set()
 
-    def try_load(self, results: dict) -> Tuple[Optional[dict], Optional[str]]:
+    def _load(self, results: dict) -> Tuple[Optional[dict], Optional[str]]:
         """mmcv's load: ``(results, None)``, or ``(None, error)`` for an unreadable file."""
         try:
             loaded = super().transform(results)
@@ -103,7 +102,7 @@ class LoadImageFromFileOrSkip(LoadImageFromFile):
 
     def transform(self, results: dict) -> Optional[dict]:
         self.loads += 1
-        loaded, error = self.try_load(results)
+        loaded, error = self._load(results)
         if loaded is None:
             self.failures += 1
             self._warn(str(results.get('img_path')), error)
