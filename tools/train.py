@@ -13,8 +13,10 @@ from typing import List, Optional
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
 
 import mmpretrain_ebm  # noqa: F401  (registers modules, checkpoint allow-list)
+from mmpretrain_ebm.models import EnergyRestorationAlgorithm
 from mmpretrain_ebm.utils import adapt_config_to_cpu_distributed, exit_cpu_distributed
 
 #: Autocast dtypes that ``--amp`` accepts: bf16 first, the default.
@@ -85,7 +87,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:  # the energy model's wrapper also checkpoints its fp16 energy scales
-        energy_model = cfg.get('model', {}).get('type') == 'EnergyRestorationAlgorithm'
+        energy_model = is_energy_model(cfg.get('model', {}).get('type'))
         cfg.optim_wrapper.type = 'EnergyAmpOptimWrapper' if energy_model else 'AmpOptimWrapper'
         cfg.optim_wrapper.dtype = args.amp
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -113,6 +115,13 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg[field] = defaults
     warn_on_fp16(cfg)
     return cfg
+
+
+def is_energy_model(model_type) -> bool:
+    """Whether a config's ``model.type`` (a registered name or a class) is
+    :class:`EnergyRestorationAlgorithm` or a subclass of it."""
+    cls = MODELS.get(model_type) if isinstance(model_type, str) else model_type
+    return isinstance(cls, type) and issubclass(cls, EnergyRestorationAlgorithm)
 
 
 def warn_on_fp16(cfg: Config) -> None:

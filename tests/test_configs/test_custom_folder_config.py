@@ -13,6 +13,7 @@ from mmpretrain.registry import DATASETS, MODELS
 from skimage import data as skdata
 
 import mmpretrain_ebm  # noqa: F401
+from mmpretrain_ebm.datasets.transforms.restoration import SuperResolutionCorruption
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
 CUSTOM = CONFIGS / 'ebm' / 'ebm_deit-small-p16_1xb32-mixed-amp-coslr-200e_custom-folder.py'
@@ -56,6 +57,14 @@ def test_custom_folder_config_reads_any_folder_at_its_resolution(tmp_path):
     for index in range(len(dataset)):
         clean, corrupted = dataset[index]['inputs']
         assert clean.shape == corrupted.shape == (3, 64, 64)
+    # sr_scale reaches the mix's super-resolution part: 4-px blocks, not the base's 16
+    mixed = next(t for t in dataset.pipeline.transforms if type(t).__name__ == 'MixedCorruption')
+    (sr,) = [c for c in mixed.corruptions if isinstance(c, SuperResolutionCorruption)]
+    assert sr.scale == 4
+    photo = cv2.resize(skdata.coffee(), (64, 64), interpolation=cv2.INTER_AREA)
+    low = sr.corrupt(photo)
+    assert np.array_equal(low, np.repeat(np.repeat(low[::4, ::4], 4, 0), 4, 1))
+    assert len(np.unique(low.reshape(-1, 3), axis=0)) > 16  # 16-px blocks would give 16
     model = MODELS.build(cfg.model)
     assert model.backbone.patch_resolution == (4, 4)
     assert model.energy(torch.rand(2, 3, 64, 64)).shape == (2,)

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 import mmpretrain_ebm  # noqa: F401  (registers the transform)
 from mmpretrain_ebm.datasets import LoadImageFromFileOrSkip, UnreadableImagesError
+from mmpretrain_ebm.datasets.loading import share_exceeds
 
 
 def make_folder(root: Path, good: int) -> dict:
@@ -35,6 +36,18 @@ def make_folder(root: Path, good: int) -> dict:
     for path in paths[good:]:
         path.unlink()  # good=0: only the truncated copy of one was wanted
     return dict(good=good_paths, bad={str(truncated), str(text), str(empty)})
+
+
+def tiny_folder(root: Path, good: int, bad: int) -> Path:
+    """``good`` real 8-px photo crops and ``bad`` text files named .png."""
+    root.mkdir(parents=True)
+    photo = skdata.astronaut()
+    for index in range(good):
+        crop = photo[8 * index : 8 * index + 8, 200:208]
+        cv2.imwrite(str(root / f'good_{index:03d}.png'), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    for index in range(bad):
+        (root / f'bad_{index:03d}.png').write_text('not an image')
+    return root
 
 
 class Records(logging.Handler):
@@ -65,7 +78,7 @@ def dataset(root: Path, **kwargs) -> CustomDataset:
 
 def test_bad_files_are_replaced_and_logged_once_each(tmp_path, warnings_log):
     files = make_folder(tmp_path, good=12)
-    data = dataset(tmp_path, max_bad_share=0.5, min_loads=5)
+    data = dataset(tmp_path, max_bad_share=0.5)
     assert len(data) == 15  # CustomDataset lists the bad files too (by extension)
     loader = data.pipeline.transforms[0]
     assert isinstance(loader, LoadImageFromFileOrSkip)
@@ -83,24 +96,84 @@ def test_bad_files_are_replaced_and_logged_once_each(tmp_path, warnings_log):
     assert all('loads failed in this process' in m for m in skipped)
 
 
-def test_too_many_failures_stop_with_a_clear_error(tmp_path):
+def test_a_wrong_folder_stops_after_8_loads_with_a_clear_error(tmp_path):
     files = make_folder(tmp_path, good=0)  # a folder of nothing readable
-    data = dataset(tmp_path, max_bad_share=0.1, min_loads=10)
-    with pytest.raises(UnreadableImagesError, match=r'10 of 10 image loads failed') as error:
+    data = dataset(tmp_path, max_bad_share=0.1)
+    # 8 failures of 8: 8 ln(1 / 0.1) = 18.4 >= ln(8 * 9 / 1e-6) = 18.1 (7 of 7: 16.1 < 17.8)
+    with pytest.raises(UnreadableImagesError, match=r'8 of 8 image loads failed') as error:
         data[0]
     assert 'max_bad_share=0.1' in str(error.value)
     assert any(path in str(error.value) for path in files['bad'])
 
 
-def test_share_is_judged_only_after_min_loads(tmp_path):
+def test_no_tolerance_stops_at_the_first_failure(tmp_path):
     make_folder(tmp_path, good=4)
-    data = dataset(tmp_path, max_bad_share=0.0, min_loads=1000)
-    for index in range(len(data)):
-        data[index]  # 3 of 7 files bad: tolerated until 1000 loads
-    strict = dataset(tmp_path, max_bad_share=0.0, min_loads=1)
-    with pytest.raises(UnreadableImagesError):
+    tolerant = dataset(tmp_path, max_bad_share=0.5)
+    for _ in range(20):
+        for index in range(len(tolerant)):
+            tolerant[index]  # 3 of 7 files bad: below 50 %
+    strict = dataset(tmp_path, max_bad_share=0.0)
+    with pytest.raises(UnreadableImagesError, match=r'^1 of \d+ image loads failed'):
         for index in range(len(strict)):
             strict[index]
+
+
+def bernoulli_streams(share: float, streams: int, loads: int, seed: int) -> np.ndarray:
+    """Failure counts after each load [streams, loads] of loads failing with prob ``share``."""
+    failed = np.random.default_rng(seed).random((streams, loads)) < share
+    return failed.cumsum(axis=1)
+
+
+def first_stops(counts: np.ndarray, max_bad_share: float = 0.1) -> list:
+    """The load (1-based) at which :func:`share_exceeds` first stops each stream, or None."""
+    stops = []
+    for row in counts.tolist():
+        hits = (
+            n
+            for n, failures in enumerate(row, 1)
+            if share_exceeds(failures, n, max_bad_share, false_stop_prob=1e-6)
+        )
+        stops.append(next(hits, None))
+    return stops
+
+
+def test_the_stop_rule_ignores_noise_at_5_percent_and_stops_50_percent_early():
+    healthy = bernoulli_streams(0.05, streams=2000, loads=1000, seed=0)
+    assert first_stops(healthy) == [None] * 2000
+    # the rule this replaced (share > 10 % at any load from 50 on) stopped ~10 % of these
+    loads = np.arange(1, 1001)
+    old_rule = ((loads >= 50) & (healthy > 0.1 * loads)).any(axis=1)
+    assert 0.05 < old_rule.mean() < 0.15
+    # at exactly the limit too (the bound allows 1e-6 per stream)
+    assert first_stops(bernoulli_streams(0.1, streams=1000, loads=1000, seed=1)) == [None] * 1000
+
+    wrong = first_stops(bernoulli_streams(0.5, streams=1000, loads=1000, seed=2))
+    assert None not in wrong and max(wrong) <= 150 and np.median(wrong) <= 50
+    assert first_stops(bernoulli_streams(1.0, streams=1, loads=100, seed=3)) == [8]
+    twice = first_stops(bernoulli_streams(0.2, streams=200, loads=5000, seed=4))
+    assert None not in twice and np.median(twice) <= 1000
+
+
+def load_stream(loader: LoadImageFromFileOrSkip, good: str, bad: str, share: float, seed: int):
+    """Load ``bad`` with probability ``share``, else ``good``, 1000 times or until stopped;
+    returns the number of loads, and whether they stopped."""
+    rng = np.random.default_rng(seed)
+    for _ in range(1000):
+        try:
+            loader(dict(img_path=bad if rng.random() < share else good))
+        except UnreadableImagesError:
+            return loader.loads, True
+    return loader.loads, False
+
+
+def test_real_loads_at_5_percent_bad_go_on_and_at_50_percent_stop(tmp_path):
+    files = make_folder(tmp_path, good=1)
+    good, bad = files['good'][0], sorted(files['bad'])[0]
+    for seed in range(64):  # an 8-GPU run with 8 workers each: 64 streams of 1000 loads
+        assert load_stream(LoadImageFromFileOrSkip(), good, bad, 0.05, seed) == (1000, False)
+    for seed in range(16):
+        loads, stopped = load_stream(LoadImageFromFileOrSkip(), good, bad, 0.5, seed)
+        assert stopped and loads <= 150
 
 
 def test_with_dataloader_workers(tmp_path):
@@ -108,7 +181,7 @@ def test_with_dataloader_workers(tmp_path):
     log_file = tmp_path / 'workers.log'
     # the current logger, as a runner's: forked workers write through its file handler
     MMLogger.get_instance(f'workers-{tmp_path.name}', log_file=str(log_file), log_level='INFO')
-    data = dataset(tmp_path / 'images', max_bad_share=0.5, min_loads=5)
+    data = dataset(tmp_path / 'images', max_bad_share=0.5)
     loader = DataLoader(data, batch_size=5, num_workers=2, collate_fn=list)
     samples = [s for batch in loader for s in batch]
     assert len(samples) == 15
@@ -117,13 +190,22 @@ def test_with_dataloader_workers(tmp_path):
     for path in files['bad']:  # once per worker process at most
         assert 1 <= text.count(f'skipping unreadable image {path} ') <= 2
 
-    bad = tmp_path / 'all_bad'
-    bad.mkdir()
-    for index in range(4):
-        (bad / f'{index}.png').write_bytes(b'not a png')
-    loader = DataLoader(dataset(bad, min_loads=5), batch_size=2, num_workers=2, collate_fn=list)
-    with pytest.raises(UnreadableImagesError, match='image loads failed'):
-        list(loader)
+    # 2 bad files of 40 (5 %), the configs' max_bad_share 10 %: 20 epochs go through
+    data = dataset(tiny_folder(tmp_path / 'healthy', good=38, bad=2), max_bad_share=0.1)
+    loader = DataLoader(
+        data, batch_size=4, shuffle=True, num_workers=2, persistent_workers=True, collate_fn=list
+    )
+    for _ in range(20):
+        assert sum(len(batch) for batch in loader) == 40
+
+    # half of the files unreadable: a worker stops the run within a few epochs
+    data = dataset(tiny_folder(tmp_path / 'half_bad', good=20, bad=20))
+    loader = DataLoader(
+        data, batch_size=4, shuffle=True, num_workers=2, persistent_workers=True, collate_fn=list
+    )
+    with pytest.raises(UnreadableImagesError, match='image loads failed in this process'):
+        for _ in range(20):
+            list(loader)
 
 
 @pytest.mark.parametrize(
@@ -132,8 +214,9 @@ def test_with_dataloader_workers(tmp_path):
         (dict(max_bad_share=1.0), 'max_bad_share'),
         (dict(max_bad_share=-0.1), 'max_bad_share'),
         (dict(max_bad_share='0.1'), 'max_bad_share'),
-        (dict(min_loads=0), 'min_loads'),
-        (dict(min_loads=2.5), 'min_loads'),
+        (dict(false_stop_prob=0.0), 'false_stop_prob'),
+        (dict(false_stop_prob=1.0), 'false_stop_prob'),
+        (dict(false_stop_prob='1e-6'), 'false_stop_prob'),
         (dict(ignore_empty=True), 'ignore_empty'),
     ],
 )

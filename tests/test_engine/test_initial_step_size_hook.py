@@ -89,10 +89,11 @@ def test_sets_alpha_for_the_target_first_step_and_trains_the_same_parameter(
     assert checkpoint['meta'][META_KEY] == hook.record
 
 
-def resume_and_probe_alpha(cfg: Config, checkpoint: Path):
-    """Resume ``cfg`` from ``checkpoint`` and train; return the runner and the model's alpha
-    as the first resumed iteration starts (after every other hook's ``before_train_iter``)."""
-    cfg.resume, cfg.load_from = True, str(checkpoint)
+def resume_and_probe_alpha(cfg: Config, checkpoint: Path, resume: bool = True):
+    """Resume ``cfg`` from ``checkpoint`` (or only load its weights: ``resume=False``) and
+    train; return the runner and the model's alpha as the first iteration starts (after
+    every other hook's ``before_train_iter``)."""
+    cfg.resume, cfg.load_from = resume, str(checkpoint)
     runner = Runner.from_cfg(cfg)
     seen = {}
 
@@ -156,6 +157,7 @@ DDP_SCRIPT = textwrap.dedent(
     """
     import sys, torch
     import torch.distributed as dist
+    from mmengine.hooks import Hook
     from mmengine.runner import Runner
     sys.path.insert(0, {tests!r})
     from test_initial_step_size_hook import tiny_config
@@ -165,9 +167,24 @@ DDP_SCRIPT = textwrap.dedent(
     cfg.launcher = 'pytorch'
     adapt_config_to_cpu_distributed(cfg, 'pytorch')
     runner = Runner.from_cfg(cfg)
+
+    class Probe(Hook):  # dE/dx on this rank's first batch, with the same weights
+        priority = 'LOWEST'
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            model = runner.model.module
+            corrupted = model.data_preprocessor(data_batch, training=True)['inputs'][1]
+            x = corrupted.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(model.energy(x).sum(), x)
+            grad = grad.double()
+            with open(f'{{runner.work_dir}}/grad_{{dist.get_rank()}}.txt', 'w') as file:
+                file.write(f'{{grad.square().sum().item()!r}} {{grad.numel()}}')
+
+    runner.register_hook(Probe())
     runner.train()
     hook = next(h for h in runner.hooks if isinstance(h, InitialStepSizeHook))
-    print('RECORD', dist.get_rank(), repr(hook.record['alpha']), hook.record['grad_rms'])
+    with open(f'{{runner.work_dir}}/record_{{dist.get_rank()}}.txt', 'w') as file:
+        file.write(f"{{hook.record['alpha']!r}} {{hook.record['grad_rms']!r}}")
     """
 )
 
@@ -188,9 +205,46 @@ def test_ddp_ranks_agree_on_alpha_from_all_their_batches(photo_crops_dir, tmp_pa
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    records = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith('RECORD')]
-    assert sorted(r[0] for r in records) == ['0', '1']
-    assert records[0][1:] == records[1][1:]  # same alpha and statistic on both ranks
+    # each rank writes its files (the two processes' stdout lines interleave)
+    work = tmp_path / 'w'
+    assert sorted(p.name for p in work.glob('*_?.txt')) == [
+        'grad_0.txt',
+        'grad_1.txt',
+        'record_0.txt',
+        'record_1.txt',
+    ]
+    records = {r: (work / f'record_{r}.txt').read_text().split() for r in '01'}
+    grads = {}
+    for rank in '01':
+        text = (work / f'grad_{rank}.txt').read_text().split()
+        grads[rank] = float(text[0]), int(text[1])
+    assert records['0'] == records['1']  # same alpha and statistic on both ranks
+    # the value of both ranks' batches pooled: sqrt(sum g^2 / count) over both
+    pooled_rms = math.sqrt(sum(s for s, _ in grads.values()) / sum(n for _, n in grads.values()))
+    alpha = float(records['0'][0])
+    assert alpha == pytest.approx(0.2 / pooled_rms, rel=1e-6)
+    assert float(records['0'][1]) == pytest.approx(pooled_rms, rel=1e-6)
+    # the ranks' batches differ: rank 0's alone (e.g. a broadcast) would give another alpha
+    alone = [0.2 / math.sqrt(s / n) for s, n in grads.values()]
+    assert all(abs(a / alpha - 1) > 1e-3 for a in alone), (alone, alpha)
+
+
+def test_load_from_a_checkpoint_with_the_record_keeps_its_alpha(photo_crops_dir, tmp_path):
+    runner = Runner.from_cfg(tiny_config(photo_crops_dir, tmp_path, max_iters=2, target_rms=0.2))
+    runner.train()
+    record = next(h for h in runner.hooks if isinstance(h, InitialStepSizeHook)).record
+    saved = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=True)
+    assert saved['meta'][META_KEY] == record
+
+    # a new run (iteration 0) from those weights, with another target: alpha is not recomputed
+    cfg = tiny_config(photo_crops_dir, tmp_path / 'loaded', max_iters=1, target_rms=5.0)
+    loaded, first_alpha = resume_and_probe_alpha(cfg, tmp_path / 'iter_2.pth', resume=False)
+    assert loaded.iter == 1  # a new run of 1 iteration, not a resumed one
+    assert first_alpha == float(saved['state_dict']['alpha'])
+    hook = next(h for h in loaded.hooks if isinstance(h, InitialStepSizeHook))
+    assert hook.record == record
+    log = next((tmp_path / 'loaded').glob('*/*.log')).read_text()
+    assert 'not recomputed' in log and 'InitialStepSizeHook: RMS dE/dx' not in log
 
 
 def test_resume_from_a_checkpoint_without_the_record_keeps_its_alpha(photo_crops_dir, tmp_path):

@@ -135,6 +135,58 @@ def test_two_hooks_watch_training_and_given_images(photo_crops_dir, tmp_path):
     ]
 
 
+def test_an_unreadable_fixed_image_is_skipped_for_the_next(photo_crops_dir, tmp_path):
+    held_out = tmp_path / 'held_out'
+    held_out.mkdir()
+    (held_out / 'a_broken.png').write_text('not an image')  # index 0, the first picked
+    for path in sorted(photo_crops_dir.glob('rocket_*.png'))[:3]:
+        (held_out / path.name).write_bytes(path.read_bytes())
+    cfg = tiny_demo_config(
+        photo_crops_dir,
+        tmp_path / 'work',
+        max_iters=1,
+        num_images=2,
+        name='held_out',
+        dataset=dict(type='CustomDataset', data_root=str(held_out), with_label=False),
+    )
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hook = next(h for h in runner.hooks if isinstance(h, RestorationVisualizationHook))
+    # indices 0 and 3 of 4: the broken file gives way to index 1
+    assert [Path(p).name for p in hook.image_paths] == ['rocket_0.png', 'rocket_2.png']
+    log = next((tmp_path / 'work').glob('*/*.log')).read_text()
+    assert f'skipping unreadable image {held_out / "a_broken.png"} ' in log
+    assert (tmp_path / 'work' / 'held_out.png').is_file()
+
+
+def test_the_first_drawing_uses_the_alpha_set_on_the_first_batch(
+    photo_crops_dir, tmp_path, monkeypatch
+):
+    from mmpretrain_ebm.engine.hooks import InitialStepSizeHook
+    from mmpretrain_ebm.engine.hooks import restoration_visualization_hook as module
+
+    drawn_with = []
+    chains = module.restoration_chains
+
+    def recording(model, *args, **kwargs):
+        drawn_with.append(float(model.alpha.detach()))
+        return chains(model, *args, **kwargs)
+
+    monkeypatch.setattr(module, 'restoration_chains', recording)
+    cfg = tiny_demo_config(photo_crops_dir, tmp_path, max_iters=1, interval=10, num_images=1)
+    cfg.model.alpha = 1.0
+    # listed after the drawing hook: the hooks' priorities order them, not the list
+    cfg.custom_hooks.append(dict(type='InitialStepSizeHook', target_rms=0.2))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    record = next(h for h in runner.hooks if isinstance(h, InitialStepSizeHook)).record
+    assert record['alpha'] > 10  # tiny ViT: far from the configured 1.0
+    assert len(drawn_with) == 2  # iteration 0 and the end
+    assert drawn_with[0] == pytest.approx(record['alpha'], rel=1e-6)
+    psnr_rows = [row for row in read_scalars(tmp_path) if 'restoration/denoising/psnr_step1' in row]
+    assert [row['step'] for row in psnr_rows] == [0, 1]
+
+
 @pytest.mark.parametrize(
     'kwargs, message',
     [

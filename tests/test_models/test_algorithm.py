@@ -45,8 +45,8 @@ def test_bad_arguments_are_refused(kwargs, message):
         (dict(grad_checkpoint=1), r'grad_checkpoint must be True or False, got 1'),
         (dict(stepwise_backward='yes'), r"stepwise_backward must be True or False, got 'yes'"),
         (
-            dict(recompute_elementwise=None),
-            r'recompute_elementwise must be True or False, got None',
+            dict(recompute_elementwise='no'),
+            r"recompute_elementwise must be True or False, got 'no'",
         ),
         (dict(learnable_alpha=0), r'learnable_alpha must be True or False, got 0'),
         (dict(loss=None), r'loss must be a criterion config dict .* or a callable .*got None'),
@@ -55,6 +55,38 @@ def test_bad_arguments_are_refused(kwargs, message):
 def test_wrongly_typed_arguments_are_refused(kwargs, message):
     with pytest.raises(TypeError, match=message):
         build_model('vit', **kwargs)
+
+
+@pytest.mark.parametrize(
+    'grad_mode',
+    [
+        dict(type='ExactInputGradient'),
+        dict(type='FiniteDifferenceInputGradient'),
+        'finite_difference',
+    ],
+)
+@pytest.mark.parametrize(
+    'options, names',
+    [
+        (dict(recompute_elementwise=False), 'recompute_elementwise'),
+        (dict(energy_scaler=dict(init_scale=2.0**4)), 'energy_scaler'),
+        (dict(recompute_elementwise=True, energy_scaler={}), 'recompute_elementwise and energy'),
+    ],
+)
+def test_exact_options_are_refused_where_they_would_be_ignored(grad_mode, options, names):
+    with pytest.raises(ValueError, match=rf"{names}.* configure grad_mode='exact' only"):
+        build_model('vit', grad_mode=grad_mode, **options)
+
+
+def test_exact_options_reach_the_estimator():
+    model = build_model('vit', recompute_elementwise=False, energy_scaler=dict(init_scale=2.0**4))
+    assert model.input_gradient.recompute_elementwise is False
+    assert model.input_gradient.scaler.scale == 2.0**4
+    in_dict = build_model(
+        'vit', grad_mode=dict(type='ExactInputGradient', recompute_elementwise=False)
+    )
+    assert in_dict.input_gradient.recompute_elementwise is False
+    assert build_model('vit').input_gradient.recompute_elementwise is True
 
 
 def test_restore_under_inference_mode_is_a_clear_error(photos):

@@ -36,6 +36,30 @@ def test_amp_is_bf16_by_default(extra, dtype, recwarn):
     assert not [w for w in recwarn if 'fp16' in str(w.message)]
 
 
+def test_amp_picks_the_energy_wrapper_by_class_not_name():
+    from mmpretrain.registry import MODELS
+
+    from mmpretrain_ebm.models import EnergyRestorationAlgorithm
+
+    name = 'SubclassedEnergyAlgorithmForAmpTest'
+    if MODELS.get(name) is None:
+
+        @MODELS.register_module(name=name)
+        class Subclassed(EnergyRestorationAlgorithm):
+            pass
+
+    args = train_tool.parse_args([str(PLAIN), '--amp'])
+    config = Config.fromfile(str(PLAIN))
+    config.model.type = name
+    assert train_tool.merge_args(config, args).optim_wrapper.type == 'EnergyAmpOptimWrapper'
+    config = Config.fromfile(str(PLAIN))
+    config.model.type = MODELS.get(name)  # a class, as in new-style configs
+    assert train_tool.merge_args(config, args).optim_wrapper.type == 'EnergyAmpOptimWrapper'
+    config = Config.fromfile(str(PLAIN))
+    config.model = dict(type='ImageClassifier', backbone=dict(type='ResNet', depth=18))
+    assert train_tool.merge_args(config, args).optim_wrapper.type == 'AmpOptimWrapper'
+
+
 def test_amp_float16_is_available_with_a_warning():
     with pytest.warns(UserWarning, match=r"dtype='float16' autocasts to fp16"):
         cfg = merged([str(PLAIN), '--amp', 'float16'])

@@ -10,6 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmpretrain.registry import DATASETS, HOOKS
 
+from ...datasets.loading import LoadImageFromFileOrSkip
 from ...visualization import (
     draw_curves,
     draw_restoration_chains,
@@ -36,7 +37,8 @@ def _check_int(value, what: str, low: int, none_allowed: bool = False) -> None:
 class RestorationVisualizationHook(Hook):
     """Every ``interval`` training iterations, restore a fixed batch and draw the chains.
 
-    The fixed batch is ``num_images`` images of ``dataset`` (evenly spaced indices), each
+    The fixed batch is ``num_images`` images of ``dataset`` (evenly spaced indices; an
+    unreadable file is skipped with a warning for the next index), each
     corrupted once by every corruption of the training pipeline (a ``MixedCorruption``
     contributes each of its parts), with a fixed seed: the same corrupted inputs at every
     drawing, so the pictures show the model improving. Each drawing goes to the runner's
@@ -48,8 +50,9 @@ class RestorationVisualizationHook(Hook):
     ``alpha`` goes in as ``training_curves`` (mmengine's ``LoggerHook`` already sends these
     scalars to every backend; the figure shows them with the local backend too).
 
-    Drawings happen before the first iteration, every ``interval`` iterations and after the
-    last one; the last is also written to ``<work_dir>/<name>.png`` (and the curves to
+    Drawings happen as the first iteration starts (after hooks of higher priority, e.g.
+    ``InitialStepSizeHook``, set alpha), every ``interval`` iterations and after the last
+    one; the last is also written to ``<work_dir>/<name>.png`` (and the curves to
     ``<work_dir>/training_curves.png``). Only the main process draws. Several hooks with
     different names can watch different images, e.g. training and held-out ones.
 
@@ -117,7 +120,7 @@ class RestorationVisualizationHook(Hook):
 
     # ------------------------------------------------------------------ set-up
     def before_train(self, runner: Runner) -> None:
-        """Fix the images, corruptions and size from the config; draw the starting state."""
+        """Fix the images, corruptions and size from the config."""
         pipeline = runner.cfg.train_dataloader.dataset.get('pipeline', [])
         if self.corruptions is None:
             self.corruptions = find_corruptions(pipeline)
@@ -129,26 +132,49 @@ class RestorationVisualizationHook(Hook):
             else runner.train_dataloader.dataset
         )
         self.image_paths = self._pick_images(dataset)
-        self._draw(runner, step=runner.iter)  # 0, or the iteration resumed from
 
     def _pick_images(self, dataset) -> List[str]:
-        """``num_images`` evenly spaced image paths of ``dataset``."""
+        """``num_images`` readable image paths of ``dataset``, evenly spaced: an unreadable
+        file is skipped with :class:`LoadImageFromFileOrSkip`'s warning for the next index
+        (which stops, as in training, a dataset of mostly unreadable files)."""
         size = len(dataset)
         if size == 0:
             raise ValueError('the dataset for restoration chains is empty')
-        indices = np.linspace(0, size - 1, min(self.num_images, size)).round().astype(int)
-        paths = []
-        for index in indices:
-            info = dataset.get_data_info(int(index))
-            if 'img_path' not in info:
-                raise KeyError(
-                    f'data info {int(index)} of {type(dataset).__name__} has no '
-                    f'img_path (keys: {sorted(info)})'
-                )
-            paths.append(info['img_path'])
+        loader = LoadImageFromFileOrSkip()
+        starts = np.linspace(0, size - 1, min(self.num_images, size)).round().astype(int)
+        paths: List[str] = []
+        tried = set()
+        for start in starts:
+            for index in (int(start + offset) % size for offset in range(size)):
+                if index in tried:
+                    continue
+                tried.add(index)
+                path = self._image_path(dataset, index)
+                if loader(dict(img_path=path)) is not None:
+                    paths.append(path)
+                    break
+        if not paths:
+            raise ValueError(f'none of the {size} images of the dataset could be read')
         return paths
 
+    @staticmethod
+    def _image_path(dataset, index: int) -> str:
+        info = dataset.get_data_info(index)
+        if 'img_path' not in info:
+            raise KeyError(
+                f'data info {index} of {type(dataset).__name__} has no img_path '
+                f'(keys: {sorted(info)})'
+            )
+        return info['img_path']
+
     # ------------------------------------------------------------------ drawing
+    def before_train_iter(self, runner: Runner, batch_idx: int, data_batch=None) -> None:
+        """Draw the starting state (iteration 0, or the one resumed from) once, here rather
+        than in ``before_train``: hooks of higher priority, e.g. ``InitialStepSizeHook``, have
+        set alpha from the first batch by then."""
+        if self._last_step < 0:
+            self._draw(runner, step=runner.iter)
+
     def after_train_iter(
         self, runner: Runner, batch_idx: int, data_batch=None, outputs=None
     ) -> None:

@@ -60,10 +60,11 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         stepwise_backward: Backpropagate each early step as soon as its loss exists, so only
             one step's double-backward graph is alive (same gradients; ``False`` keeps every
             step for one backward, as Listing 1).
-        recompute_elementwise: ``'exact'`` only: recompute cheap elementwise results of the
-            double-backward graph instead of saving them (bit-identical gradients).
-        energy_scaler: ``'exact'`` only: arguments of the fp16 energy scale
-            (:class:`EnergyGradScaler`).
+        recompute_elementwise: ``grad_mode='exact'`` only (else an error; a config dict takes
+            it inside): recompute cheap elementwise results of the double-backward graph
+            instead of saving them (bit-identical gradients); ``None`` means True.
+        energy_scaler: ``grad_mode='exact'`` only, as ``recompute_elementwise``: arguments of
+            the fp16 energy scale (:class:`EnergyGradScaler`).
         log_clean_energy: Log ``energy_clean`` every this many calls of :meth:`loss` (one
             extra forward; ``True`` every call, ``0``/``False`` never).
         data_preprocessor: Defaults to ``SelfSupDataPreprocessor``.
@@ -82,7 +83,7 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         grad_checkpoint: bool = False,
         checkpoint_block_types: Sequence[str] = DEFAULT_CHECKPOINT_BLOCKS,
         stepwise_backward: bool = True,
-        recompute_elementwise: bool = True,
+        recompute_elementwise: Optional[bool] = None,
         energy_scaler: Optional[dict] = None,
         log_clean_energy: int = 10,
         data_preprocessor: Optional[Union[dict, nn.Module]] = None,
@@ -91,6 +92,7 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         _check_arguments(
             num_steps, alpha, learnable_alpha, loss, head, grad_checkpoint, stepwise_backward
         )
+        _check_exact_options(grad_mode, recompute_elementwise, energy_scaler)
         super().__init__(
             backbone=backbone, head=head, data_preprocessor=data_preprocessor, init_cfg=init_cfg
         )
@@ -101,7 +103,8 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
             self.alpha = nn.Parameter(alpha)
         else:
             self.register_buffer('alpha', alpha)
-        self.input_gradient = build_input_gradient(grad_mode, recompute_elementwise, energy_scaler)
+        recompute = True if recompute_elementwise is None else recompute_elementwise
+        self.input_gradient = build_input_gradient(grad_mode, recompute, energy_scaler)
         self.input_gradient.check_energy(self)
         assert_no_reentrant_checkpointing(self.backbone)
         if grad_checkpoint:
@@ -267,3 +270,16 @@ def _check_arguments(
         )
     if head is None:
         raise ValueError('EnergyRestorationAlgorithm needs a head (e.g. EnergyHead)')
+
+
+def _check_exact_options(grad_mode, recompute_elementwise, energy_scaler) -> None:
+    """The exact estimator's options are refused where they would be ignored: another
+    ``grad_mode`` name, or a config dict (which holds its estimator's arguments itself)."""
+    options = dict(recompute_elementwise=recompute_elementwise, energy_scaler=energy_scaler)
+    given = [name for name, value in options.items() if value is not None]
+    if given and not (isinstance(grad_mode, str) and grad_mode == 'exact'):
+        raise ValueError(
+            f"{' and '.join(given)} configure grad_mode='exact' only, got grad_mode="
+            f'{grad_mode!r}: give them inside the estimator config dict (e.g. '
+            "dict(type='ExactInputGradient', recompute_elementwise=False)) or drop them"
+        )
