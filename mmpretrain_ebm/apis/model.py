@@ -92,8 +92,7 @@ def _checkpoint_of(model: Union[str, Config], pretrained: Union[bool, str]) -> O
     if pretrained is not True:
         raise TypeError(f'pretrained must be a bool or a checkpoint path, got {pretrained!r}')
     if isinstance(model, str) and not model.endswith('.py'):
-        metainfo = ModelHub.get(model)
-        return metainfo.weights  # ours raise: no weights published yet
+        return ModelHub._models_dict[model.lower()].weights  # ours raise: none published yet
     config = model if isinstance(model, Config) else Config.fromfile(str(model))
     if config.get('load_from'):
         return config.load_from
@@ -153,7 +152,7 @@ def get_model(
     if isinstance(model, os.PathLike):
         model = str(model)
     if isinstance(model, str) and not model.endswith('.py'):
-        if model.lower() not in ModelHub._models_dict and model.lower() not in list_models():
+        if model.lower() not in list_models():
             raise ValueError(
                 f'Failed to find model "{model}": no such name in mmpretrain.list_models(); '
                 f'closest names: {_closest_names(model)}'

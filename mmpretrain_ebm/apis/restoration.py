@@ -255,12 +255,18 @@ class RestorationInferencer(BaseInferencer):
             for index, image in enumerate(images):
                 results = self.pipeline(image, index)
                 try:
-                    samples.append(pipeline(results))
+                    sample = pipeline(results)
                 except Exception as err:
                     raise ValueError(
                         f'{image_name(image, index)}: cannot apply {corruption["type"]} at '
                         f'{img_size} px: {err}'
                     ) from err
+                if not isinstance(sample['inputs'], list) or len(sample['inputs']) != 2:
+                    raise ValueError(
+                        f'{corruption["type"]} is not a corruption: it must turn an image into '
+                        'two views [clean, corrupted] (the *Corruption transforms)'
+                    )
+                samples.append(sample)
         return samples
 
     @torch.no_grad()

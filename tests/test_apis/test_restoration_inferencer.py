@@ -167,6 +167,8 @@ def test_bad_input_is_named(model, tiny_energy, wide_photos, tmp_path):
         ),
     ):
         inferencer(photo, corruption=dict(type='GridMaskCorruption', cell_size=32), img_size=16)
+    with pytest.raises(ValueError, match='RandomFlip is not a corruption: it must turn'):
+        inferencer(photo, corruption=dict(type='RandomFlip', prob=1.0))
     with pytest.raises(ValueError, match='corruption must be a transform config'):
         inferencer(photo, corruption='denoise')
     with pytest.raises(ValueError, match="unknown argument {'colour'}"):
