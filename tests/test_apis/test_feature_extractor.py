@@ -14,12 +14,15 @@ MEAN = np.array([123.675, 116.28, 103.53])
 STD = np.array([58.395, 57.12, 57.375])
 
 
-def by_hand(path) -> torch.Tensor:
-    """80x100 BGR file -> RGB, bicubic (PIL) to 64x80, center 64x64, normalized [1, 3, 64, 64]."""
+def by_hand(path, size: int = 64) -> torch.Tensor:
+    """80x100 BGR file -> RGB, bicubic (PIL) to size x 1.25 size, the center size x size,
+    normalized: [1, 3, size, size]."""
     rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     assert rgb.shape == (80, 100, 3)
-    resized = np.asarray(Image.fromarray(rgb).resize((80, 64), Image.BICUBIC))
-    crop = resized[:, 8:72].astype(np.float64)
+    width = size * 5 // 4
+    resized = np.asarray(Image.fromarray(rgb).resize((width, size), Image.BICUBIC))
+    left = (width - size) // 2
+    crop = resized[:, left : left + size].astype(np.float64)
     normalized = (crop - MEAN) / STD
     return torch.from_numpy(normalized).permute(2, 0, 1)[None].float()
 
@@ -61,5 +64,24 @@ def test_bad_inputs_of_the_extractor_are_named(tiny_energy, tmp_path):
     extractor = FeatureExtractor(str(config), pretrained=str(checkpoint))
     broken = tmp_path / 'notes.png'
     broken.write_text('not an image')
-    with pytest.raises(Exception, match='notes.png'):
+    with pytest.raises(ValueError, match=f'Failed to read image {broken}'):
         extractor(str(broken))
+
+
+@pytest.mark.parametrize(
+    'name',
+    [
+        'ebm_convnext-tiny_8xb32-mixed-amp-coslr-200e_in1k',
+        'ebm_swin-tiny_8xb32-mixed-amp-coslr-200e_in1k',
+    ],
+)
+def test_full_size_models_by_name(name, wide_photos):
+    """Other backbones, at the configs' 224 px: the features of the test crop."""
+    path = sorted(wide_photos.glob('*.png'))[3]
+    extractor = FeatureExtractor(name, pretrained=False)
+    feats = extractor(str(path))[0]
+    with torch.no_grad():
+        expected = extractor.model.extract_feat(by_hand(path, 224))
+    assert len(feats) == len(expected) == 1
+    assert feats[0].shape == expected[0][0].shape
+    torch.testing.assert_close(feats[0], expected[0][0], atol=1e-4, rtol=1e-4)
