@@ -118,7 +118,9 @@ class RestorationInferencer(BaseInferencer):
     Args:
         model: A model (``get_model``'s), a name of ``list_models('ebm*')``, a config file or
             a ``Config``.
-        pretrained: Checkpoint path loaded strictly; ``False`` for the model's current weights.
+        pretrained: A checkpoint path, loaded strictly. ``True`` (default): the published
+            weights of a name (ours have none yet: ``ValueError``), a config's ``load_from``,
+            a model's own weights; ``False``: untrained (name, config) or as it is (model).
         device: Where to run (default: the model's device, CPU for a name or config).
 
     Call it with images (paths, HxWx3 BGR arrays, folders, or a list of them) and:
