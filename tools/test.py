@@ -54,6 +54,12 @@ def build_config(args: argparse.Namespace) -> Config:
             f'{args.config} defines no test_dataloader; pretraining configs have '
             'nothing to evaluate: test a fine-tune or linear-probe config'
         )
+    if cfg.get('model', {}).get('type') == 'EnergyRestorationAlgorithm':
+        raise SystemExit(
+            f'{args.config} is a pretraining config: its test pipeline serves inference only '
+            '(README, Python API) and pretraining has no metric to evaluate; test a fine-tune '
+            'or linear-probe config'
+        )
     if cfg.test_dataloader.get('num_workers', 0) == 0:  # DataLoader refuses it then
         cfg.test_dataloader.persistent_workers = False
     if args.work_dir is not None:

@@ -43,3 +43,20 @@ train_dataloader = dict(
         ],
     ),
 )
+# inference (README, "Python API"): the folder's images at the training crop
+test_pipeline = [
+    _base_.test_pipeline[0],  # LoadImageFromFile
+    dict(_base_.test_pipeline[1], scale=img_size),  # ResizeEdge
+    dict(_base_.test_pipeline[2], crop_size=img_size),  # CenterCrop
+    *_base_.test_pipeline[3:],
+]
+test_dataloader = dict(
+    batch_size=batch_size,
+    dataset=dict(
+        _delete_=True,
+        type='CustomDataset',
+        data_root=data_root,
+        with_label=False,
+        pipeline=test_pipeline,
+    ),
+)

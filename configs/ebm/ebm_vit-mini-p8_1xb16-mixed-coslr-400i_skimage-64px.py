@@ -63,6 +63,27 @@ train_dataloader = dict(
         pipeline=[*augment_pipeline, corruption, _base_.pack_inputs],
     ),
 )
+# inference (README, "Python API"): the held-out photographs, at the training crop
+test_pipeline = [
+    _base_.test_pipeline[0],  # LoadImageFromFile
+    dict(_base_.test_pipeline[1], scale=img_size),  # ResizeEdge
+    dict(_base_.test_pipeline[2], crop_size=img_size),  # CenterCrop
+    *_base_.test_pipeline[3:],
+]
+test_dataloader = dict(
+    batch_size=16,
+    num_workers=0,
+    persistent_workers=False,
+    pin_memory=False,
+    dataset=dict(
+        _delete_=True,
+        type='CustomDataset',
+        data_root=data_root,
+        data_prefix='val',
+        with_label=False,
+        pipeline=test_pipeline,
+    ),
+)
 
 # Table A's optimizer without AMP (CPU) and with a fixed, larger lr; iteration-based.
 max_iters = 400

@@ -251,12 +251,17 @@ def restoration_chains(
             image_paths, corruption, img_size, preprocessor, seed
         )
         chains.append(compute_restoration_chain(model, clean, corrupted, name, names))
+    number_repeated_corruptions(chains)
+    return chains
+
+
+def number_repeated_corruptions(chains: Sequence[RestorationChain]) -> None:
+    """Number the chains of a repeated corruption name in order, in place (e.g. grid masks
+    of two cell sizes: ``grid_mask_1``, ``grid_mask_2``), so that names stay unique."""
     counts = Counter(chain.corruption for chain in chains)
     for name in (name for name, count in counts.items() if count > 1):
-        # e.g. grid masks of two cell sizes: number them in order to keep names unique
         for number, chain in enumerate((c for c in chains if c.corruption == name), 1):
             chain.corruption = f'{name}_{number}'
-    return chains
 
 
 def mean_psnr(chains: Sequence[RestorationChain]) -> Dict[str, float]:

@@ -8,29 +8,20 @@ For every corruption of the config's training pipeline (each part of a ``MixedCo
 writes ``<out-dir>/<corruption>.png``: one row per image, columns corrupted, step 1..N,
 clean, each restored image labelled with its PSNR against the clean one. Images are
 resized (short edge) and center-cropped to the training crop size. Existing figures are
-kept unless ``--overwrite`` is given.
+kept unless ``--overwrite`` is given. A command line over
+:class:`mmpretrain_ebm.apis.RestorationInferencer` (README, "Python API").
 """
 
 import argparse
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
-import cv2
 from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
-from mmpretrain.registry import MODELS
 
 import mmpretrain_ebm  # noqa: F401  (registers the algorithm, corruptions, allow-list)
-from mmpretrain_ebm.visualization import (
-    draw_restoration_chains,
-    find_corruptions,
-    find_crop_size,
-    restoration_chains,
-    step_alignment,
-)
-
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
+from mmpretrain_ebm.apis import RestorationInferencer, list_images
+from mmpretrain_ebm.apis.restoration import OutputsExistError
+from mmpretrain_ebm.visualization import find_corruptions, step_alignment
 
 
 def parse_args() -> argparse.Namespace:
@@ -77,10 +68,7 @@ def collect_images(inputs: List[str], max_images: int) -> List[str]:
     paths = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {item}')
-            paths += found
+            paths += map(Path, list_images(item))
         elif item.is_file():
             paths.append(item)
         else:
@@ -113,44 +101,37 @@ def check_img_size(img_size: int) -> int:
     return img_size
 
 
-def check_free(paths: List[Path], overwrite: bool) -> None:
-    """Refuse to replace existing files unless ``overwrite``."""
-    existing = [str(path) for path in paths if path.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(
-            f'{existing} exist; pass --overwrite to replace them, or choose another --out-dir'
-        )
-
-
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    corruptions = select(find_corruptions(pipeline), args.corruption_index)
-    img_size = find_crop_size(pipeline) if args.img_size is None else check_img_size(args.img_size)
+    corruptions = select(
+        find_corruptions(cfg.train_dataloader.dataset.pipeline), args.corruption_index
+    )
+    img_size: Optional[int] = None if args.img_size is None else check_img_size(args.img_size)
     image_paths = collect_images(args.images, args.max_images)
 
-    model_cfg = cfg.model.copy()
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
-    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
-    model.to(args.device).eval()
-
-    out_dir = Path(args.out_dir)
-    chains = restoration_chains(model, image_paths, corruptions, img_size, args.seed)
-    paths = [out_dir / f'{chain.corruption}.png' for chain in chains]
-    check_free(paths, args.overwrite)  # the names are known once the corruptions ran
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for chain, path in zip(chains, paths):
-        figure = draw_restoration_chains(
-            [chain], title=f'{chain.corruption} - {Path(args.checkpoint).name}'
+    inferencer = RestorationInferencer(cfg, pretrained=args.checkpoint, device=args.device)
+    try:
+        chains = inferencer(
+            image_paths,
+            return_datasamples=True,
+            batch_size=len(image_paths),
+            corruption=corruptions,
+            img_size=img_size,
+            seed=args.seed,
+            out_dir=args.out_dir,
+            overwrite=args.overwrite,
+            title=Path(args.checkpoint).name,
         )
-        if not cv2.imwrite(str(path), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR)):
-            raise OSError(f'could not write {path}')
+    except OutputsExistError as err:
+        raise OutputsExistError(
+            err.paths,
+            f'{err.paths} exist; pass --overwrite to replace them, or choose another --out-dir',
+        ) from None
+    for chain in chains:
+        path = Path(args.out_dir) / f'{chain.corruption}.png'
         gains = chain.psnr[:, -1].mean() - chain.psnr[:, 0].mean()
         print(
             f'{path}: {len(image_paths)} images, PSNR {chain.psnr[:, 0].mean():.2f} dB '

@@ -42,6 +42,29 @@ train_dataloader = dict(
     ),
 )
 
+# Inference on given images (README, "Python API": FeatureExtractor, RestorationInferencer,
+# inference_model): the short edge resized to the training crop, center-cropped, normalized by
+# the data preprocessor as in pretraining. mmengine's Runner takes a test dataloader only with
+# a test loop and an evaluator; pretraining has no metric, so the evaluator is empty and
+# tools/test.py refuses pretraining configs.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=224, edge='short', backend='pillow', interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
+test_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline),
+)
+test_cfg = dict(type='TestLoop')
+test_evaluator = []
+
 # Before the first iteration, alpha is set so that the first restoration step moves the
 # normalized pixels of the first batch by RMS 0.03 (README, "Initial step size": a fixed alpha
 # fits one resolution and backbone only). Then pictures of restoration chains (corrupted,

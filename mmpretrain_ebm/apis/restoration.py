@@ -1,0 +1,361 @@
+"""Restore corrupted images with a pretrained energy model, as mmpretrain's inferencers do.
+
+The computation is :mod:`mmpretrain_ebm.visualization.restoration_chain`'s (the training hook
+and ``tools/visualization/vis_restoration.py`` draw the same chains): each image is resized
+(short edge) and center-cropped to ``img_size``, corrupted with a fixed seed, normalized by the
+model's data preprocessor and restored in N steps of Eq. 4.
+"""
+
+import copy
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+import torch
+from mmcv.image import imread
+from mmcv.transforms import Compose, LoadImageFromFile
+from mmengine.config import Config
+from mmengine.dataset import default_collate
+from mmengine.model import BaseModel
+from mmpretrain.apis.base import BaseInferencer
+
+from ..visualization.restoration_chain import (
+    RestorationChain,
+    build_chain_pipeline,
+    compute_restoration_chain,
+    draw_restoration_chains,
+    find_corruptions,
+    find_crop_size,
+    number_repeated_corruptions,
+    seeded_rng,
+)
+from .model import _describe, get_model, load_matching_checkpoint
+
+#: File suffixes read as images when a folder is given.
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
+
+ImageType = Union[str, Path, np.ndarray]
+InputType = Union[ImageType, Sequence[ImageType]]
+
+
+class OutputsExistError(FileExistsError):
+    """Figures that a call would replace exist (``paths``); nothing was written."""
+
+    def __init__(self, paths: List[str], message: str) -> None:
+        super().__init__(message)
+        self.paths = paths
+
+
+def list_images(folder: Union[str, Path]) -> List[str]:
+    """The image files (``IMAGE_SUFFIXES``) directly in ``folder``, sorted by path.
+
+    Raises:
+        FileNotFoundError: if the folder holds none.
+    """
+    folder = Path(folder)
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {folder}')
+    return [str(p) for p in found]
+
+
+def inputs_to_list(inputs: InputType) -> list:
+    """Images (paths, arrays) and folders' images (``IMAGE_SUFFIXES``, sorted by path), in
+    the order given."""
+    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    if not len(items):
+        raise ValueError('no images given')
+    images = []
+    for item in items:
+        if isinstance(item, (str, Path)) and Path(item).is_dir():
+            images += list_images(item)
+        else:
+            images.append(str(item) if isinstance(item, Path) else item)
+    return images
+
+
+def image_name(image: ImageType, index: int) -> str:
+    """A file's name, ``array<index>`` for an array."""
+    return Path(image).name if isinstance(image, (str, Path)) else f'array{index}'
+
+
+def load_image(image: ImageType, index: int = 0) -> dict:
+    """``results`` of mmcv's ``LoadImageFromFile`` for a path (BGR uint8, as read by OpenCV),
+    or for an HxWx3 array in BGR order (taken as it is).
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        ValueError: a file that OpenCV cannot read as an image, or an array that is not HxWx3.
+    """
+    if isinstance(image, (str, Path)):
+        if not Path(image).is_file():
+            raise FileNotFoundError(f'{image} is neither an image file nor a folder')
+        try:
+            img = imread(str(image))
+        except Exception as err:  # mmcv's decoders raise various types for broken files
+            raise ValueError(f'{image} is not an image that OpenCV can read: {err}') from err
+        if img is None:
+            raise ValueError(f'{image} is not an image that OpenCV can read')
+        path = str(image)
+    elif isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(
+                f'{image_name(image, index)}: an image array must be HxWx3 (BGR), '
+                f'got shape {image.shape}'
+            )
+        img, path = image, None
+    else:
+        raise TypeError(
+            f'an image is a file path, a folder or an HxWx3 BGR array, got {type(image).__name__}'
+        )
+    return dict(img=img, img_path=path, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+
+
+class RestorationInferencer(BaseInferencer):
+    """Corrupt images and restore them with an energy model (``EnergyRestorationAlgorithm``).
+
+    Args:
+        model: A model (``get_model``'s), a name of ``list_models('ebm*')``, a config file or
+            a ``Config``.
+        pretrained: A checkpoint path, loaded strictly. ``True`` (default): the published
+            weights of a name (ours have none yet: ``ValueError``), a config's ``load_from``,
+            a model's own weights; ``False``: untrained (name, config) or as it is (model).
+        device: Where to run (default: the model's device, CPU for a name or config).
+
+    Call it with images (paths, HxWx3 BGR arrays, folders, or a list of them) and:
+
+    - ``corruption``: a corruption transform config (``dict(type='DenoisingCorruption')``),
+      a list of them, or ``None`` for each corruption of the config's training pipeline (each
+      part of a ``MixedCorruption``);
+    - ``img_size``: square side (px); default: the crop of the config's test pipeline (the
+      training crop);
+    - ``seed``: seed of the corruptions (the same seed gives the same corrupted images);
+    - ``batch_size``: images restored at once;
+    - ``show`` / ``out_dir``: show, or write as ``<out_dir>/<corruption>.png``, one figure per
+      corruption (rows: images; columns: corrupted, step 1..N, clean; PSNR under each image);
+      existing files are kept unless ``overwrite``; ``title`` heads each figure after the
+      corruption's name.
+
+    Returns one dict per image: ``img_path`` (``None`` for an array), ``clean`` (uint8 RGB
+    HxWx3) and ``restorations``: ``{corruption: {'chain': uint8 RGB [N + 1, H, W, 3] (x0,
+    the corrupted image, to xN), 'psnr': float [N + 1] (dB against clean, peak 255)}}``.
+    With ``return_datasamples=True``: the :class:`RestorationChain` of each corruption (all
+    images).
+    """
+
+    visualize_kwargs = {'show', 'wait_time', 'out_dir', 'overwrite', 'title'}
+
+    def __init__(
+        self,
+        model: Union[BaseModel, str, Config],
+        pretrained: Union[bool, str] = True,
+        device: Union[str, torch.device, None] = None,
+    ) -> None:
+        if isinstance(model, BaseModel):
+            if isinstance(pretrained, (str, Path)):
+                load_matching_checkpoint(model, str(pretrained), type(model).__name__)
+            self.title = Path(pretrained).name if isinstance(pretrained, (str, Path)) else ''
+        else:
+            self.title = (
+                Path(pretrained).name
+                if isinstance(pretrained, (str, Path))
+                else Path(_describe(model)).stem
+            )
+            model = get_model(model, pretrained=pretrained)
+        if not callable(getattr(model, 'restore', None)):
+            raise TypeError(
+                f'{type(model).__name__} cannot restore images: RestorationInferencer needs an '
+                'energy model (EnergyRestorationAlgorithm, a pretraining config)'
+            )
+        if device is not None:
+            model.to(device)
+        model.eval()
+        self.model = model
+        self.config = getattr(model, '_config', None)
+        self.pipeline = self._init_pipeline(self.config)
+        self.visualizer = None
+
+    def _init_pipeline(self, cfg: Optional[Config]) -> Callable:
+        """Images arrive loaded (:func:`load_image`); the rest is built per corruption."""
+        return load_image
+
+    # ------------------------------------------------------------------ defaults of a call
+    def default_corruptions(self) -> List[dict]:
+        """The corruptions of the config's training pipeline."""
+        if self.config is None or self.config.get('train_dataloader') is None:
+            raise ValueError(
+                'the model carries no config with a training pipeline (build it with '
+                'get_model): pass corruption=dict(type=...)'
+            )
+        return find_corruptions(self.config.train_dataloader.dataset.pipeline)
+
+    def default_img_size(self) -> int:
+        """The crop side of the config's test pipeline, else of its training pipeline."""
+        if self.config is None:
+            raise ValueError('the model carries no config (build it with get_model): pass img_size')
+        for loader in ('test_dataloader', 'train_dataloader'):
+            if self.config.get(loader) is not None:
+                try:
+                    return find_crop_size(self.config[loader].dataset.pipeline)
+                except ValueError:
+                    continue
+        raise ValueError('cannot infer the image size from the config: pass img_size')
+
+    # ------------------------------------------------------------------ the workflow
+    def __call__(
+        self,
+        inputs: InputType,
+        return_datasamples: bool = False,
+        batch_size: int = 8,
+        corruption: Union[None, dict, Sequence[dict]] = None,
+        img_size: Optional[int] = None,
+        seed: int = 0,
+        **kwargs,
+    ):
+        """Restore ``inputs``; see the class docstring for the arguments and the results."""
+        _, _, visualize_kwargs, _ = self._dispatch_kwargs(**kwargs)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f'batch_size must be an int >= 1, got {batch_size!r}')
+        corruptions = self._corruptions(corruption)
+        img_size = self.default_img_size() if img_size is None else img_size
+        if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < 1:
+            raise ValueError(f'img_size must be an int >= 1 (px), got {img_size!r}')
+        images = self._inputs_to_list(inputs)
+        names = [image_name(image, index) for index, image in enumerate(images)]
+        chains = [
+            self.forward(self.preprocess(images, c, img_size, seed), names, batch_size)
+            for c in corruptions
+        ]
+        number_repeated_corruptions(chains)
+        visualization = self.visualize(images, chains, **visualize_kwargs)
+        return self.postprocess(chains, visualization, return_datasamples, images=images)
+
+    def _corruptions(self, corruption) -> List[dict]:
+        if corruption is None:
+            return self.default_corruptions()
+        corruptions = [corruption] if isinstance(corruption, dict) else list(corruption)
+        if not corruptions or not all(isinstance(c, dict) and 'type' in c for c in corruptions):
+            raise ValueError(
+                'corruption must be a transform config dict(type=...) or a list of them, '
+                f'got {corruption!r}'
+            )
+        return [copy.deepcopy(dict(c)) for c in corruptions]
+
+    def _inputs_to_list(self, inputs: InputType) -> list:
+        return inputs_to_list(inputs)
+
+    def preprocess(self, images: list, corruption: dict, img_size: int, seed: int) -> list:
+        """Load, resize, crop and corrupt every image (one seeded stream, in order):
+        packed samples with ``[clean, corrupted]`` inputs."""
+        transforms = build_chain_pipeline(corruption, img_size).transforms
+        if not isinstance(transforms[0], LoadImageFromFile):
+            raise RuntimeError('build_chain_pipeline must start with LoadImageFromFile')
+        pipeline = Compose(transforms[1:])  # loading is load_image's (paths and arrays)
+        samples = []
+        with seeded_rng(seed):
+            for index, image in enumerate(images):
+                results = self.pipeline(image, index)
+                try:
+                    sample = pipeline(results)
+                except Exception as err:
+                    raise ValueError(
+                        f'{image_name(image, index)}: cannot apply {corruption["type"]} at '
+                        f'{img_size} px: {err}'
+                    ) from err
+                if not isinstance(sample['inputs'], list) or len(sample['inputs']) != 2:
+                    raise ValueError(
+                        f'{corruption["type"]} is not a corruption: it must turn an image into '
+                        'two views [clean, corrupted] (the *Corruption transforms)'
+                    )
+                samples.append(sample)
+        return samples
+
+    @torch.no_grad()
+    def forward(self, samples: list, image_names: List[str], batch_size: int) -> RestorationChain:
+        """Restore the samples ``batch_size`` at a time: one chain over all of them."""
+        names = sorted({sample['data_samples'].metainfo['corruption'] for sample in samples})
+        parts = []
+        for start in range(0, len(samples), batch_size):
+            batch = samples[start : start + batch_size]
+            data = self.model.data_preprocessor(default_collate(batch), False)
+            clean, corrupted = data['inputs']
+            parts.append(
+                compute_restoration_chain(
+                    self.model,
+                    clean,
+                    corrupted,
+                    '/'.join(names),
+                    image_names[start : start + batch_size],
+                )
+            )
+        return RestorationChain(
+            corruption=parts[0].corruption,
+            images=np.concatenate([p.images for p in parts]),
+            psnr=np.concatenate([p.psnr for p in parts]),
+            image_names=image_names,
+        )
+
+    def visualize(
+        self,
+        images: list,
+        chains: List[RestorationChain],
+        show: bool = False,
+        wait_time: float = 0,
+        out_dir: Optional[str] = None,
+        overwrite: bool = False,
+        title: Optional[str] = None,
+    ) -> Optional[List[np.ndarray]]:
+        """One figure per corruption (uint8 RGB), shown and/or written to ``out_dir``."""
+        if not show and out_dir is None:
+            return None
+        title = self.title if title is None else title
+        figures = [
+            draw_restoration_chains([c], title=f'{c.corruption} - {title}' if title else None)
+            for c in chains
+        ]
+        if out_dir is not None:
+            paths = [Path(out_dir) / f'{chain.corruption}.png' for chain in chains]
+            existing = [str(path) for path in paths if path.exists()]
+            if existing and not overwrite:
+                raise OutputsExistError(
+                    existing,
+                    f'{existing} exist; pass overwrite=True to replace them, or choose another '
+                    'out_dir',
+                )
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            for figure, path in zip(figures, paths):
+                if not cv2.imwrite(str(path), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR)):
+                    raise OSError(f'could not write {path}')
+        if show:
+            from mmengine.visualization import Visualizer
+
+            if self.visualizer is None:
+                self.visualizer = Visualizer(name='restoration_inferencer')
+            for figure, chain in zip(figures, chains):
+                self.visualizer.show(figure, win_name=chain.corruption, wait_time=wait_time)
+        return figures
+
+    def postprocess(
+        self,
+        chains: List[RestorationChain],
+        visualization: Optional[List[np.ndarray]],
+        return_datasamples: bool = False,
+        images: Sequence[ImageType] = (),
+    ):
+        """Per image: ``img_path``, ``clean`` and each corruption's ``chain`` and ``psnr``."""
+        if return_datasamples:
+            return chains
+        results = []
+        for index, image in enumerate(images):
+            results.append(
+                dict(
+                    img_path=image if isinstance(image, str) else None,
+                    clean=chains[0].images[index, -1],
+                    restorations={
+                        c.corruption: dict(chain=c.images[index, :-1], psnr=c.psnr[index])
+                        for c in chains
+                    },
+                )
+            )
+        return results
