@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import List, Optional, Union
 
+import yaml
 from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.runner import load_checkpoint
@@ -44,13 +45,25 @@ class ModelWithoutWeights(Model):
         )
 
 
-def our_model_names() -> List[str]:
-    """The names of ``model-index.yml``, lower case as ``ModelHub`` keys them."""
+def _metafiles(model_index: Path) -> set:
+    """The metafiles that ``model_index`` imports, as resolved paths."""
+    imports = yaml.safe_load(model_index.read_text()).get('Import', [])
+    return {(model_index.parent / path).resolve() for path in imports}
+
+
+def _registered_from(metafiles: set) -> List[str]:
+    # by metafile, not by folder: a virtual environment inside the repository holds
+    # mmpretrain's own metafiles under the same root
     return sorted(
         name
         for name, info in ModelHub._models_dict.items()
-        if str(info.filepath).startswith(str(REPO_ROOT))
+        if Path(info.filepath).resolve() in metafiles
     )
+
+
+def our_model_names() -> List[str]:
+    """The names of ``model-index.yml``, lower case as ``ModelHub`` keys them."""
+    return _registered_from(_metafiles(MODEL_INDEX))
 
 
 def register_model_index(model_index: Union[str, Path] = MODEL_INDEX) -> List[str]:
@@ -64,10 +77,7 @@ def register_model_index(model_index: Union[str, Path] = MODEL_INDEX) -> List[st
     if not model_index.is_file():
         raise FileNotFoundError(f'no model index at {model_index}')
     before = set(ModelHub._models_dict)
-    if not any(
-        str(info.filepath).startswith(str(model_index.parent))
-        for info in ModelHub._models_dict.values()
-    ):
+    if not _registered_from(_metafiles(model_index)):
         ModelHub.register_model_index(model_index, config_prefix=model_index.parent)
     names = sorted(set(ModelHub._models_dict) - before)
     for name in names:

@@ -13,6 +13,7 @@ from mmpretrain import FeatureExtractor as MMPretrainFeatureExtractor
 from mmpretrain import list_models
 
 from mmpretrain_ebm.apis import MODEL_INDEX, get_model, our_model_names, register_model_index
+from mmpretrain_ebm.visualization.restoration_chain import find_crop_size
 
 DEIT_MIXED = 'ebm_deit-small-p16_8xb32-mixed-amp-coslr-200e_in1k'
 DEMO_NAME = 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
@@ -31,7 +32,7 @@ def metafile_models() -> dict:
 def test_list_models_lists_every_model_of_our_index():
     models = metafile_models()
     pretraining = {n for n, config in models.items() if config.parent.name == 'ebm'}
-    assert len(pretraining) == 14 and len(models) == 28
+    assert len(pretraining) == 19 and len(models) == 35
     assert set(list_models('*ebm*')) == set(models) == set(our_model_names())
     assert set(list_models('ebm')) == pretraining  # the pattern matches with any postfix
     # registered once: a second call (a second import) adds nothing and raises nothing
@@ -114,10 +115,12 @@ def test_every_pretraining_config_declares_the_inference_pipeline():
     ]
     for path in configs:
         cfg = Config.fromfile(str(path))
-        crop = cfg.train_dataloader.dataset.pipeline[1].scale
+        crop = find_crop_size(cfg.train_dataloader.dataset.pipeline)
         assert cfg.model.backbone.get('img_size', 224) == crop, path.name
+        grey = cfg.model.backbone.get('in_channels', 3) == 1  # Fashion-MNIST's
+        load = dict(type='LoadImageFromFile', **(dict(color_type='grayscale') if grey else {}))
         assert [dict(step) for step in cfg.test_dataloader.dataset.pipeline] == [
-            dict(type='LoadImageFromFile'),
+            load,
             dict(
                 type='ResizeEdge',
                 scale=crop,
@@ -130,7 +133,7 @@ def test_every_pretraining_config_declares_the_inference_pipeline():
         ], path.name
         # mmengine's Runner wants a test loop and an evaluator with a test dataloader
         assert cfg.test_cfg == dict(type='TestLoop') and cfg.test_evaluator == [], path.name
-    assert Path(configs[0]).is_file() and len(configs) == 17
+    assert Path(configs[0]).is_file() and len(configs) == 22
 
 
 def test_mmengine_runner_takes_the_pretraining_configs(tmp_path):

@@ -126,7 +126,9 @@ def test_config_builds_its_model_and_runs_one_image(path):
             assert cfg[loader].collate_fn == dict(type='default_collate')
     model = build_model(cfg).eval()
     size = cfg.model.backbone.get('img_size', 224)
-    image = torch.rand(1, cfg.model.backbone.get('in_channels', 3), size, size)
+    backbone = cfg.model.backbone  # MAEViT takes its channels through patch_cfg
+    channels = backbone.get('in_channels', backbone.get('patch_cfg', {}).get('in_channels', 3))
+    image = torch.rand(1, channels, size, size)
     with torch.no_grad():
         if cfg.model.type == 'MAE':
             assert model.loss(image, [])['loss'].isfinite()

@@ -46,8 +46,10 @@ def test_every_pretraining_config_is_in_the_model_zoo():
 
 def test_paper_accuracies_are_where_the_tables_put_them():
     results = {model['Name']: model['Results'] for model in load_models()}
-    top1 = {
-        name: result[0]['Metrics']['Top 1 Accuracy'] for name, result in results.items() if result
+    top1 = {  # the paper's: on ImageNet-1k (ours on Fashion-MNIST are measured, README)
+        name: result[0]['Metrics']['Top 1 Accuracy']
+        for name, result in results.items()
+        if result and result[0]['Dataset'] == 'ImageNet-1k'
     }
     assert top1['deit-small-p16_8xb128-amp-coslr-100e_in1k_ebm-randmask-large-100e-pre'] == 79.7
     assert top1['vit-base-p16_8xb128-amp-coslr-100e_in1k_ebm-mixed-200e-pre'] == 83.1

@@ -38,3 +38,30 @@ train_dataloader = dict(
         pipeline=[*augment_pipeline, pack_inputs],
     ),
 )
+
+# Inference on given images (README, "Python API"): read as grey, the short edge resized to
+# 28 px and center-cropped, normalized by the data preprocessor as in pretraining. The test
+# dataloader only carries this pipeline (tools/test.py refuses pretraining configs).
+test_pipeline = [
+    dict(type='LoadImageFromFile', color_type='grayscale'),
+    dict(
+        type='ResizeEdge', scale=img_size, edge='short', backend='pillow', interpolation='bicubic'
+    ),
+    dict(type='CenterCrop', crop_size=img_size),
+    dict(type='PackInputs'),
+]
+test_dataloader = dict(
+    batch_size=256,
+    num_workers=2,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type='FashionMNIST',
+        data_root=data_root,
+        test_mode=True,
+        download=False,
+        pipeline=test_pipeline,
+    ),
+)
+test_cfg = dict(type='TestLoop')
+test_evaluator = []
