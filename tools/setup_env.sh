@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# Create (or update) the project's virtual environment with the whole OpenMMLab stack, at the
-# exact versions of requirements/constraints.txt (setup.py itself declares ranges).
+# Create (or update) the project's virtual environment at the exact versions of
+# requirements/constraints.txt (setup.py itself declares ranges), at one of two levels:
 #
-#   bash tools/setup_env.sh            # idempotent: seconds when nothing changed
+#   bash tools/setup_env.sh core   # torch, torchvision, mmengine, mmpretrain, mmcv-lite and
+#                                  # this package with its tests extra; no compiler needed
+#                                  # (make demo, make lint)
+#   bash tools/setup_env.sh [full] # the core stack with the full mmcv (compiled ops, built once
+#                                  # and cached) in place of mmcv-lite, and mmsegmentation
+#                                  # (make test, make seg, CI)
+#
+# Idempotent: seconds when nothing changed. A venv never goes down a level: `core` in a venv
+# that holds the full stack installs nothing (or, after a change of the inputs, updates it at
+# the full level).
 #
 # Prerequisites: Python >= 3.11 with its venv module, and, only when mmcv must be built,
 # the Python headers (python3.11-dev) and g++ >= 10 (C++20).
@@ -35,20 +44,28 @@ pinned() {  # the version that $CONSTRAINTS pins distribution $1 to
     done <"$CONSTRAINTS"
     fail "$CONSTRAINTS pins no $1"
 }
+LEVEL=${1:-full}
+(( $# <= 1 )) || fail "one argument at most (core or full), got $# ($*)"
+[[ $LEVEL == core || $LEVEL == full ]] \
+    || fail "unknown level '$LEVEL': core (mmcv-lite, no mmsegmentation, no compiler) or full"
 MMCV_VERSION=$(pinned mmcv)
+MMCV_LITE_VERSION=$(pinned mmcv-lite)
 MIN_PYTHON=3.11  # setup.py's python_requires
 TORCH_PINS=("torch==$(pinned torch)" "torchvision==$(pinned torchvision)")
 SETUPTOOLS_PIN='setuptools>=77.0.3,<82'
 MIN_GXX=10  # first g++ with -std=c++20
 
-# The stamp records the inputs of the last successful install; equal inputs mean nothing to do.
+# The stamp records the level and the inputs of the last successful install ("full <sha256>");
+# equal inputs at that level or above mean nothing to do.
 inputs_hash() {
     cat "$ROOT/setup.py" "$ROOT/mmpretrain_ebm/utils/requirements.py" "$CONSTRAINTS" \
         "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1
 }
 STAMP="$VENV/.mmpretrain_ebm-setup"
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(inputs_hash)" ]]; then
-    say "environment $VENV is up to date"
+STAMP_LEVEL= STAMP_HASH=
+[[ -f "$STAMP" ]] && read -r STAMP_LEVEL STAMP_HASH _ <"$STAMP"
+if [[ $STAMP_HASH == "$(inputs_hash)" && ($STAMP_LEVEL == full || $LEVEL == core) ]]; then
+    say "environment $VENV is up to date ($STAMP_LEVEL stack)"
     exit 0
 fi
 
@@ -76,21 +93,61 @@ check_python "$PY" "the venv's interpreter" "delete $VENV or set EBM_VENV to ano
 pip_install() { "$PY" -m pip install --disable-pip-version-check --progress-bar off "$@"; }
 pinned_install() { pip_install -c "$CONSTRAINTS" "$@"; }
 
+# Which distributions of mmcv the venv holds: mmcv (full) and mmcv-lite install the same
+# import package, so the venv must never hold both.
+mmcv_distributions() {
+    "$PY" - distributions <<'PYEOF'
+from importlib import metadata
+for name in ('mmcv', 'mmcv-lite'):
+    try:
+        metadata.version(name)
+        print(name)
+    except metadata.PackageNotFoundError:
+        pass
+PYEOF
+}
+if [[ $LEVEL == core ]] && mmcv_distributions | grep -qx mmcv; then
+    say "$VENV holds the full mmcv: updating it at the full level instead of replacing it"
+    LEVEL=full
+fi
+rm -f "$STAMP"  # until this run succeeds
+
 say "installing ${TORCH_PINS[*]} (about a minute the first time)"
 pinned_install "${TORCH_PINS[@]}"
-# torch pulls a setuptools >= 82, which no longer ships pkg_resources; mmcv's setup.py needs it.
+# torch pulls a setuptools >= 82, which no longer ships pkg_resources; mmcv's setup.py needs it
+# (and the editable install below runs without build isolation on the venv's setuptools).
+if [[ $LEVEL == core ]]; then
+    say "pinning $SETUPTOOLS_PIN"
+    pip_install "$SETUPTOOLS_PIN"
+    say "installing mmpretrain_ebm and its dependencies at the pins of $CONSTRAINTS"
+    say "(editable, with the tests extra), with mmcv-lite $MMCV_LITE_VERSION: no compiled ops"
+    pinned_install --no-build-isolation -e "$ROOT[tests]" "mmcv-lite==$MMCV_LITE_VERSION"
+    "$PY" -c "import mmcv, mmpretrain, mmpretrain_ebm; print('[setup_env] core stack OK: mmcv-lite', mmcv.__version__, '| mmpretrain', mmpretrain.__version__, '| mmpretrain_ebm', mmpretrain_ebm.__version__)"
+    printf '%s %s\n' core "$(inputs_hash)" >"$STAMP"
+    say "done: activate with 'source $VENV/bin/activate'; 'make test' or 'make seg' adds mmcv's"
+    say "compiled ops and mmsegmentation (the ADE20K transfer)"
+    exit 0
+fi
 say "pinning $SETUPTOOLS_PIN, wheel and ninja for the mmcv build"
 pip_install "$SETUPTOOLS_PIN" wheel ninja
 
 mmcv_installed() {
-    "$PY" - "$MMCV_VERSION" <<'PYEOF'
+    "$PY" - mmcv-check "$MMCV_VERSION" <<'PYEOF'
 import sys
 try:
     import mmcv, mmcv.ops  # noqa: F401  (the ops are what mmseg needs)
 except Exception as error:
     sys.exit(f'[setup_env] mmcv with ops does not import: {error!r}')
-sys.exit(0 if mmcv.__version__ == sys.argv[1] else f'[setup_env] mmcv is {mmcv.__version__}')
+sys.exit(0 if mmcv.__version__ == sys.argv[2] else f'[setup_env] mmcv is {mmcv.__version__}')
 PYEOF
+}
+
+install_mmcv_wheel() {  # installs wheel $1 in place of mmcv-lite or an older mmcv
+    if mmcv_distributions | grep -qx mmcv-lite; then
+        say "replacing mmcv-lite (no ops) with the full mmcv: both provide the mmcv package"
+        "$PY" -m pip uninstall --disable-pip-version-check -y mmcv-lite
+    fi
+    pip_install --no-deps --force-reinstall "$1"
 }
 
 # Fails unless the mmcv build's prerequisites are there: Python headers and g++ >= MIN_GXX.
@@ -107,7 +164,7 @@ check_build_tools() {
 
 build_mmcv() {  # builds the wheel into folder $1 and installs it
     check_build_tools
-    say "building mmcv $MMCV_VERSION with ops from source: about 12 minutes on 2 cores;"
+    say "building mmcv $MMCV_VERSION with ops from source: about 7 minutes on 2 cores;"
     say "the wheel is kept in $1 so that later set-ups skip this step"
     BUILD=$(mktemp -d)
     trap 'rm -rf "$BUILD"' EXIT
@@ -120,7 +177,7 @@ build_mmcv() {  # builds the wheel into folder $1 and installs it
     sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
     (cd "$src" && MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" "$PY" -m pip wheel \
         --disable-pip-version-check --no-deps --no-build-isolation -w "$1" .)
-    pip_install --no-deps --force-reinstall "$(ls "$1"/mmcv-"$MMCV_VERSION"-*.whl | head -n1)"
+    install_mmcv_wheel "$(ls "$1"/mmcv-"$MMCV_VERSION"-*.whl | head -n1)"
 }
 
 CACHED_WHEEL=
@@ -137,7 +194,7 @@ print(f"cp{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}-{o
     CACHED_WHEEL=$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n1 || true)
     if [[ -n "$CACHED_WHEEL" ]]; then
         say "using the cached mmcv wheel $CACHED_WHEEL"
-        pip_install --no-deps --force-reinstall "$CACHED_WHEEL"
+        install_mmcv_wheel "$CACHED_WHEEL"
     else
         build_mmcv "$WHEELS"
     fi
@@ -152,6 +209,6 @@ if [[ -n "$CACHED_WHEEL" ]] && ! mmcv_installed; then
     rm -f "$CACHED_WHEEL"
     build_mmcv "$WHEELS"
 fi
-"$PY" -c "import mmcv.ops, mmpretrain, mmseg, mmpretrain_ebm; print('[setup_env] stack OK: mmcv', mmcv.__version__, '| mmpretrain', mmpretrain.__version__, '| mmseg', mmseg.__version__, '| mmpretrain_ebm', mmpretrain_ebm.__version__)"
-inputs_hash > "$STAMP"
+"$PY" -c "import mmcv.ops, mmpretrain, mmseg, mmpretrain_ebm; print('[setup_env] full stack OK: mmcv', mmcv.__version__, '| mmpretrain', mmpretrain.__version__, '| mmseg', mmseg.__version__, '| mmpretrain_ebm', mmpretrain_ebm.__version__)"
+printf '%s %s\n' full "$(inputs_hash)" >"$STAMP"
 say "done: activate with 'source $VENV/bin/activate'"

@@ -1,5 +1,6 @@
-"""The set-up script is idempotent, the README quick start has exactly two commands, and the
-Makefile hands the user's EBM_VENV and PYTHON through untouched."""
+"""The set-up script is idempotent, the README quick start has exactly two commands, the
+Makefile sets up the core stack for the demo and the linters and the full one for the tests, and
+it hands the user's EBM_VENV and PYTHON through untouched."""
 
 import os
 import re
@@ -18,16 +19,19 @@ REPO = Path(__file__).resolve().parents[2]
 )
 def test_setup_env_skips_installs_when_up_to_date():
     venv = Path(sys.prefix)
-    result = subprocess.run(
-        ['bash', str(REPO / 'tools' / 'setup_env.sh')],
-        cwd=REPO,
-        env={'EBM_VENV': str(venv), 'PATH': '/usr/bin:/bin', 'HOME': str(Path.home())},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert 'is up to date' in result.stdout
-    assert 'installing' not in result.stdout
+    level = (venv / '.mmpretrain_ebm-setup').read_text().split()[0]
+    assert level in ('core', 'full')
+    # the core level is satisfied by either; the venv's own level never asks for more
+    for asked in sorted({'core', level}):
+        result = subprocess.run(
+            ['bash', str(REPO / 'tools' / 'setup_env.sh'), asked],
+            cwd=REPO,
+            env={'EBM_VENV': str(venv), 'PATH': '/usr/bin:/bin', 'HOME': str(Path.home())},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert result.stdout == f'[setup_env] environment {venv} is up to date ({level} stack)\n'
 
 
 def test_readme_quick_start_has_the_two_make_commands():
@@ -37,7 +41,7 @@ def test_readme_quick_start_has_the_two_make_commands():
     lines = [line for block in commands for line in block.splitlines() if line.strip()]
     assert lines == ['make demo', 'make test']
     makefile = (REPO / 'Makefile').read_text()
-    assert re.search(r'^demo: env$', makefile, flags=re.M)
+    assert re.search(r'^demo: env-core$', makefile, flags=re.M)
     assert re.search(r'^test: env$', makefile, flags=re.M)
     assert 'make test' in (REPO / '.ci' / 'run').read_text()
 
@@ -46,7 +50,7 @@ def make_sandbox(tmp_path: Path) -> Path:
     """A folder where tools/setup_env.sh only records the variables the Makefile passes it."""
     (tmp_path / 'tools').mkdir()
     (tmp_path / 'tools' / 'setup_env.sh').write_text(
-        'echo "setup PYTHON=${PYTHON-<unset>} EBM_VENV=${EBM_VENV-<unset>}" >> "$LOG"\n'
+        'echo "setup $* PYTHON=${PYTHON-<unset>} EBM_VENV=${EBM_VENV-<unset>}" >> "$LOG"\n'
     )
     return tmp_path
 
@@ -78,10 +82,13 @@ def test_make_demo_keeps_the_users_python_and_relative_ebm_venv(tmp_path):
     sandbox = make_sandbox(tmp_path)
     python = fake_venv(sandbox / 'myvenv')
     lines = run_make(sandbox, ['demo'], PYTHON='python3.11', EBM_VENV='myvenv')
-    assert lines[0] == f'setup PYTHON=python3.11 EBM_VENV={sandbox / "myvenv"}'
+    assert lines[0] == f'setup core PYTHON=python3.11 EBM_VENV={sandbox / "myvenv"}'
     assert lines[1].startswith(f'{python} tools/dataset_converters/prepare_demo_data.py')
     assert lines[2].startswith(f'{python} tools/train.py configs/ebm/')
-    assert lines[3:] == ['make exit 0']
+    assert lines[3:] == [
+        f'{python} tools/analysis/restoration_summary.py work_dirs/demo',
+        'make exit 0',
+    ]
 
 
 def test_make_test_takes_ebm_venv_from_the_command_line_or_defaults_to_dot_venv(tmp_path):
@@ -89,7 +96,7 @@ def test_make_test_takes_ebm_venv_from_the_command_line_or_defaults_to_dot_venv(
     other = fake_venv(tmp_path / 'elsewhere')
     lines = run_make(sandbox, ['test', f'EBM_VENV={other.parent.parent}'])
     assert lines == [
-        f'setup PYTHON=<unset> EBM_VENV={other.parent.parent}',
+        f'setup full PYTHON=<unset> EBM_VENV={other.parent.parent}',
         f'{other} -m pytest tests',
         'make exit 0',
     ]
@@ -97,7 +104,24 @@ def test_make_test_takes_ebm_venv_from_the_command_line_or_defaults_to_dot_venv(
     default = fake_venv(sandbox / '.venv')
     lines = run_make(sandbox, ['test'])
     assert lines == [
-        f'setup PYTHON=<unset> EBM_VENV={sandbox / ".venv"}',
+        f'setup full PYTHON=<unset> EBM_VENV={sandbox / ".venv"}',
         f'{default} -m pytest tests',
+        'make exit 0',
+    ]
+
+
+def test_make_seg_sets_up_the_full_stack_and_make_lint_the_core_one(tmp_path):
+    sandbox = make_sandbox(tmp_path)
+    python = fake_venv(sandbox / '.venv')
+    venv = sandbox / '.venv'
+    assert run_make(sandbox, ['seg']) == [
+        f'setup full PYTHON=<unset> EBM_VENV={venv}',
+        'make exit 0',
+    ]
+    (sandbox / 'log').unlink()
+    assert run_make(sandbox, ['lint']) == [
+        f'setup core PYTHON=<unset> EBM_VENV={venv}',
+        f'{python} -m ruff check .',
+        f'{python} -m ruff format --check .',
         'make exit 0',
     ]

@@ -1,9 +1,10 @@
-"""tools/setup_env.sh: interpreter and compiler checks, and the mmcv wheel cache keyed by Python
-tag, torch version and ops build.
+"""tools/setup_env.sh: interpreter and compiler checks, the mmcv wheel cache keyed by Python
+tag, torch version and ops build, and the two levels (core: mmcv-lite; full: mmcv with ops and
+mmseg) in either order.
 
-The venv here is a stub whose pip only records its calls (and fakes the mmcv sdist and wheel);
-every other call runs in this venv's real interpreter, so the version checks and the cache key
-are computed by the real Python and torch.
+The venv here is a stub whose pip only records its calls (and fakes the mmcv sdist and wheel,
+and mmcv-lite); every other call runs in this venv's real interpreter, so the version checks
+and the cache key are computed by the real Python and torch.
 """
 
 import os
@@ -15,9 +16,19 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 WHEEL_NAME = 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl'
+CONSTRAINTS = REPO / 'requirements' / 'constraints.txt'
+PINS = dict(
+    line.split('==')
+    for line in CONSTRAINTS.read_text().splitlines()
+    if line and not line.startswith('#')
+)
+PIP = '-m pip install --disable-pip-version-check --progress-bar off'
+PINNED = f'{PIP} -c {CONSTRAINTS}'  # every install but the mmcv wheel's goes through the pins
 
 # $STATE holds the content of the last installed mmcv wheel: 'ok' imports, anything else not;
 # like the real one, mmcv imports only once its dependencies came with the editable install.
+# $STATE.lite exists while mmcv-lite is installed; a wheel installed over it is an error (both
+# write the mmcv package).
 STUB_PYTHON = r"""#!/bin/bash
 echo "$PWD :: $*" >> "$LOG"
 after() {
@@ -30,12 +41,23 @@ if [[ $1 == -m && $2 == pip ]]; then
                   echo "flags = ['-std=c++17']" > "$dest/mmcv-2.1.0/setup.py"
                   tar -czf "$dest/mmcv-2.1.0.tar.gz" -C "$dest" mmcv-2.1.0 ;;
         wheel) grep -q c++20 setup.py && echo ok > "$(after -w "$@")/WHEEL_NAME" ;;
-        install) for arg; do [[ $arg == *.whl ]] && cp "$arg" "$STATE"
-                             [[ $arg == -e ]] && touch "$STATE.deps"; done ;;
+        install) for arg; do
+                     if [[ $arg == *.whl ]]; then
+                         [[ -f $STATE.lite ]] && { echo "mmcv over mmcv-lite" >&2; exit 1; }
+                         cp "$arg" "$STATE"
+                     fi
+                     [[ $arg == mmcv-lite==* ]] && touch "$STATE.lite"
+                     [[ $arg == -e ]] && touch "$STATE.deps"; done ;;
+        uninstall) [[ " $* " == *" mmcv-lite "* ]] && rm "$STATE.lite" ;;
     esac
     exit 0
 fi
-if [[ $1 == - ]]; then  # the mmcv check
+if [[ $1 == - && $2 == distributions ]]; then  # which of mmcv and mmcv-lite are installed
+    [[ -f $STATE ]] && echo mmcv
+    [[ -f $STATE.lite ]] && echo mmcv-lite
+    exit 0
+fi
+if [[ $1 == - && $2 == mmcv-check ]]; then  # the full mmcv imports, with its ops
     [[ $(cat "$STATE" 2>/dev/null) == ok && -f $STATE.deps ]] || { echo "no mmcv" >&2; exit 1; }
     exit 0
 fi
@@ -51,8 +73,8 @@ def write_script(path: Path, text: str) -> Path:
     return path
 
 
-def run_setup(cwd: Path, **env) -> subprocess.CompletedProcess:
-    """Runs tools/setup_env.sh from ``cwd`` with a clean environment plus ``env``."""
+def run_setup(cwd: Path, *args: str, **env) -> subprocess.CompletedProcess:
+    """Runs tools/setup_env.sh ``args`` from ``cwd`` with a clean environment plus ``env``."""
     base = {
         'PATH': '/usr/bin:/bin',
         'HOME': str(cwd),
@@ -60,7 +82,7 @@ def run_setup(cwd: Path, **env) -> subprocess.CompletedProcess:
         'STATE': str(cwd / 'mmcv_state'),
     }
     return subprocess.run(
-        ['/bin/bash', str(REPO / 'tools' / 'setup_env.sh')],
+        ['/bin/bash', str(REPO / 'tools' / 'setup_env.sh'), *args],
         cwd=cwd,
         env={**base, **env},
         capture_output=True,
@@ -79,6 +101,13 @@ def stub_venv(cwd: Path, venv: str = 'venv') -> None:
 def compiler(cwd: Path, version: str) -> str:
     """A C++ compiler that only answers -dumpversion."""
     return str(write_script(cwd / f'cxx-{version}', f'#!/bin/sh\necho {version}\n'))
+
+
+def stamp_level(venv: Path) -> str:
+    """The level in the set-up stamp ``<level> <sha256 of the inputs>``."""
+    level, digest = (venv / '.mmpretrain_ebm-setup').read_text().split()
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    return level
 
 
 def cache_key() -> str:
@@ -125,23 +154,22 @@ def test_a_working_cached_wheel_is_installed_without_a_build(tmp_path):
     calls = (tmp_path / 'log').read_text()
     assert f'--force-reinstall {keyed}' in calls
     assert ' pip download ' not in calls and 'building' not in result.stdout
-    # every install but the mmcv wheel's goes through the pins of the constraints file
-    pins = dict(
-        line.split('==')
-        for line in (REPO / 'requirements' / 'constraints.txt').read_text().splitlines()
-        if line and not line.startswith('#')
-    )
-    pip = '-m pip install --disable-pip-version-check --progress-bar off'
-    constraints = f'-c {REPO / "requirements" / "constraints.txt"}'
+    assert f'{PINNED} torch=={PINS["torch"]} torchvision=={PINS["torchvision"]}\n' in calls
+    assert f'{PINNED} --no-build-isolation -e {REPO}[tests,seg]\n' in calls
+    assert 'mmcv-lite' not in calls
+    assert WHEEL_NAME.startswith(f'mmcv-{PINS["mmcv"]}-')
+    assert stamp_level(tmp_path / 'venv') == 'full'
+    # then `make demo` (the core level) installs nothing
+    again = run_setup(tmp_path, 'core', EBM_VENV='venv')
     assert (
-        f'{pip} {constraints} torch=={pins["torch"]} torchvision=={pins["torchvision"]}\n' in calls
+        again.stdout == f'[setup_env] environment {tmp_path / "venv"} is up to date (full stack)\n'
     )
-    assert f'{pip} {constraints} --no-build-isolation -e {REPO}[tests,seg]\n' in calls
-    assert WHEEL_NAME.startswith(f'mmcv-{pins["mmcv"]}-')
+    assert (tmp_path / 'log').read_text() == calls
 
 
 def test_a_build_without_gxx_10_stops_with_a_clear_error(tmp_path):
     stub_venv(tmp_path)
+    assert run_setup(tmp_path, 'core', EBM_VENV='venv').returncode == 0  # needs no compiler
     for cxx, message in [
         (compiler(tmp_path, '9.4.0'), "is version '9.4.0'"),
         ('/nonexistent/g++', 'not found'),
@@ -151,6 +179,9 @@ def test_a_build_without_gxx_10_stops_with_a_clear_error(tmp_path):
         assert result.stderr.startswith(f"[setup_env] error: C++ compiler '{cxx}' {message}")
         assert 'needs g++ >= 10' in result.stderr
         assert ' pip download ' not in (tmp_path / 'log').read_text()
+        # the core stamp is gone: the venv is not up to date at any level
+        assert not (tmp_path / 'venv' / '.mmpretrain_ebm-setup').exists()
+        assert (tmp_path / 'mmcv_state.lite').is_file()  # mmcv-lite stays until a wheel replaces it
 
 
 def test_a_base_python_older_than_3_11_is_refused(tmp_path):
@@ -179,3 +210,80 @@ def test_no_python_on_path_is_named_in_the_error(tmp_path):
         '[setup_env] error: neither python3.11 nor python3 is on PATH; '
         'install Python >= 3.11 or set EBM_BASE_PYTHON to one\n'
     )
+
+
+def test_core_then_full_replaces_mmcv_lite_and_then_neither_level_installs_anything(tmp_path):
+    """`make demo` then `make test` (and `make demo` again) on a fresh clone."""
+    stub_venv(tmp_path)
+    keyed = write_script(tmp_path / 'cache' / 'wheels' / cache_key() / WHEEL_NAME, 'ok')
+    env = dict(EBM_VENV='venv', EBM_CACHE='cache', CXX='/nonexistent/g++')
+    log, venv = tmp_path / 'log', tmp_path / 'venv'
+
+    core = run_setup(tmp_path, 'core', **env)
+    assert core.returncode == 0, core.stderr
+    calls = log.read_text()
+    assert f'{PINNED} torch=={PINS["torch"]} torchvision=={PINS["torchvision"]}\n' in calls
+    assert (
+        f'{PINNED} --no-build-isolation -e {REPO}[tests] mmcv-lite=={PINS["mmcv-lite"]}\n' in calls
+    )
+    assert '.whl' not in calls and 'ninja' not in calls and 'seg]' not in calls
+    assert (tmp_path / 'mmcv_state.lite').is_file() and not (tmp_path / 'mmcv_state').exists()
+    assert stamp_level(venv) == 'core'
+    assert PINS['mmcv-lite'] == PINS['mmcv']  # the same mmcv, with and without its ops
+
+    again = run_setup(tmp_path, 'core', **env)
+    assert again.stdout == f'[setup_env] environment {venv} is up to date (core stack)\n'
+    assert log.read_text() == calls
+
+    full = run_setup(tmp_path, **env)  # the default level
+    assert full.returncode == 0, full.stderr
+    lines = log.read_text()[len(calls) :].splitlines()
+    uninstall = [i for i, line in enumerate(lines) if ' pip uninstall ' in line]
+    wheel = [i for i, line in enumerate(lines) if line.endswith(f'--force-reinstall {keyed}')]
+    assert len(uninstall) == 1 and lines[uninstall[0]].endswith(' -y mmcv-lite')
+    assert len(wheel) == 1 and uninstall[0] < wheel[0]  # mmcv-lite out before mmcv goes in
+    editable = [i for i, line in enumerate(lines) if line.endswith(f' -e {REPO}[tests,seg]')]
+    assert len(editable) == 1 and wheel[0] < editable[0]
+    assert lines[editable[0]].endswith(f'{PINNED} --no-build-isolation -e {REPO}[tests,seg]')
+    assert 'replacing mmcv-lite' in full.stdout
+    assert not (tmp_path / 'mmcv_state.lite').exists()
+    assert (tmp_path / 'mmcv_state').read_text() == 'ok'  # the cached wheel, installed
+    assert stamp_level(venv) == 'full'
+
+    calls = log.read_text()
+    for level in ('core', 'full'):
+        again = run_setup(tmp_path, level, **env)
+        assert again.stdout == f'[setup_env] environment {venv} is up to date (full stack)\n'
+    assert log.read_text() == calls
+
+
+def test_core_keeps_the_full_mmcv_of_a_venv_with_an_outdated_stamp(tmp_path):
+    """A venv set up at the full level whose inputs changed (here: a stamp of an older script)
+    is updated at the full level by `make demo`: mmcv-lite would overwrite mmcv's ops."""
+    stub_venv(tmp_path)
+    (tmp_path / 'mmcv_state').write_text('ok\n')
+    (tmp_path / 'mmcv_state.deps').touch()
+    (tmp_path / 'venv' / '.mmpretrain_ebm-setup').write_text('0' * 64 + '\n')
+    result = run_setup(tmp_path, 'core', EBM_VENV='venv', CXX='/nonexistent/g++')
+    assert result.returncode == 0, result.stderr
+    assert 'holds the full mmcv: updating it at the full level' in result.stdout
+    assert 'mmcv 2.1.0 with ops is already installed' in result.stdout
+    calls = (tmp_path / 'log').read_text()
+    assert 'mmcv-lite' not in calls and '.whl' not in calls
+    assert f'{PINNED} --no-build-isolation -e {REPO}[tests,seg]\n' in calls
+    assert stamp_level(tmp_path / 'venv') == 'full'
+
+
+def test_an_unknown_level_is_refused_before_anything_is_installed(tmp_path):
+    stub_venv(tmp_path)
+    for args, message in [
+        (
+            ('lite',),
+            "unknown level 'lite': core (mmcv-lite, no mmsegmentation, no compiler) or full",
+        ),
+        (('core', 'full'), 'one argument at most (core or full), got 2 (core full)'),
+    ]:
+        result = run_setup(tmp_path, *args, EBM_VENV='venv')
+        assert result.returncode == 1
+        assert result.stderr == f'[setup_env] error: {message}\n'
+        assert not (tmp_path / 'log').exists()

@@ -1,6 +1,7 @@
 """The installed stack is real: compiled mmcv ops, mmpretrain and mmseg models from configs.
 
-In the venv of ``tools/setup_env.sh`` every version is the pin of requirements/constraints.txt;
+In the venv of ``tools/setup_env.sh`` every version is the pin of requirements/constraints.txt
+(of its level: mmcv-lite without mmseg at the core level, mmcv and mmseg at the full one);
 in a user's environment (the second stack, ``tools/test_user_stack.sh``) each lies in the
 ranges of ``mmpretrain_ebm/utils/requirements.py``, and what that stack lacks (mmcv-lite has
 no compiled ops, mmseg is optional) is skipped with the reason.
@@ -46,9 +47,25 @@ def constraint_pins() -> dict:
 )
 def test_setup_env_venv_has_exactly_the_pinned_stack():
     pins = constraint_pins()
-    assert {'torch', 'torchvision', 'mmengine', 'mmcv', 'mmpretrain', 'mmsegmentation'} <= set(pins)
-    installed = {name: Version(metadata.version(name)).base_version for name in pins}
-    assert installed == pins
+    assert {
+        'torch',
+        'torchvision',
+        'mmengine',
+        'mmcv',
+        'mmcv-lite',
+        'mmpretrain',
+        'mmsegmentation',
+    } <= set(pins)
+    level = SETUP_STAMP.read_text().split()[0]
+    assert level in ('core', 'full')
+    # mmcv and mmcv-lite write the same mmcv package: a venv holds exactly one of them
+    absent = {'mmcv', 'mmsegmentation'} if level == 'core' else {'mmcv-lite'}
+    expected = {name: version for name, version in pins.items() if name not in absent}
+    installed = {name: Version(metadata.version(name)).base_version for name in expected}
+    assert installed == expected
+    for name in absent:
+        with pytest.raises(metadata.PackageNotFoundError):
+            metadata.version(name)
     assert isinstance(mmpretrain_ebm.__version__, str) and mmpretrain_ebm.__version__
 
 
