@@ -135,8 +135,8 @@ class BaseCorruption(BaseTransform):
                 'an HxWx1 or HxW grey' if self.channels == 1 else f'an HxWx3 {self.channel_order}'
             )
             raise ValueError(
-                f'{type(self).__name__} expects {kind} image (as its mean and std have '
-                f'{self.channels} value(s)), got {shape}'
+                f'{type(self).__name__} expects {kind} image, got {shape} (its mean and std '
+                f'have {self.channels} value(s))'
             )
 
     def _fill(self, img: np.ndarray, mask: np.ndarray) -> np.ndarray:
