@@ -120,7 +120,7 @@ def test_study_selects_on_validation_compares_and_resumes(data_root, tmp_path, m
 
     # report
     table = (work / 'results.md').read_text()
-    assert 'none (scratch)' in table and f'| {chosen.recipe} | 1 |' in table
+    assert 'none (scratch)' in table and f'| {chosen.recipe} (256 images) | 1 |' in table
     assert (work / 'results.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
     # resumable: a rerun trains nothing
