@@ -1,0 +1,85 @@
+"""The Fashion-MNIST study's report: ``results.md`` and ``results.png`` from ``results.json``."""
+
+from pathlib import Path
+from typing import List
+
+from fashion_mnist_runs import DOWNSTREAM, Pretraining
+
+
+def write_report(results: dict, folder: Path) -> None:
+    """results.md (selection and comparison tables) and results.png."""
+    down = results['downstream']
+    tasks = [t for t in ('select', *DOWNSTREAM) if any(k.endswith('/' + t) for k in down)]
+
+    def cell(source: str, task: str, split: str = 'test_top1') -> str:
+        record = down.get(f'{source}/{task}')
+        return f'{record[split]:.2f}' if record else ''
+
+    lines = ['# Fashion-MNIST study', '']
+    header = '| pretraining | epochs | minutes | images/s | ' + ' | '.join(
+        f'{t} val | {t} test' for t in tasks
+    )
+    lines += [
+        'Top-1 (%) on the 5,000 held-out training images (val) and the 10,000 test images (test).',
+        '',
+        header + ' | restoration gain (dB) |',
+        '|' + '---|' * (5 + 2 * len(tasks)),
+    ]
+    rows = [('scratch', None)] + sorted(
+        results['pretraining'].items(), key=lambda kv: (kv[1]['method'], kv[1]['epochs'])
+    )
+    for source, record in rows:
+        name = record['recipe'] if record else 'none (scratch)'
+        if record and record.get('train_images'):
+            name += f' ({record["train_images"]} images)'
+        epochs = f'{record["epochs"]}' if record else '0'
+        minutes = f'{record["minutes"]:.1f}' if record else ''
+        rate = f'{record["images_per_s"]:.0f}' if record else ''
+        gains = ', '.join(
+            f'{name} {value["gain"]:+.2f}'
+            for name, value in ((record or {}).get('restoration') or {}).items()
+        )
+        scores = ' | '.join(f'{cell(source, t, "val_top1")} | {cell(source, t)}' for t in tasks)
+        lines.append(f'| {name} | {epochs} | {minutes} | {rate} | {scores} | {gains} |')
+    if results['selection']:
+        lines += ['', 'Chosen by validation top-1 of "select" (ft-k100, shorter):', '']
+        for method, run in results['selection'].items():
+            lines.append(f'- {method}: {Pretraining(**run).recipe}')
+    (folder / 'results.md').write_text('\n'.join(lines) + '\n')
+    plot(results, folder / 'results.png', [t for t in tasks if t != 'select'])
+
+
+def plot(results: dict, path: Path, tasks: List[str]) -> None:
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    if not tasks:
+        return
+    figure, axes = plt.subplots(len(tasks), 2, figsize=(9, 3.2 * len(tasks)), squeeze=False)
+    chosen = {m: Pretraining(**r).recipe for m, r in results['selection'].items()}
+    for row, task in enumerate(tasks):
+        scratch = results['downstream'].get(f'scratch/{task}')
+        for col, x_key in enumerate(('epochs', 'minutes')):
+            ax = axes[row][col]
+            for method in ('energy', 'mae'):
+                recipe = chosen.get(method)
+                points = sorted(
+                    (record[x_key], results['downstream'][f'{rid}/{task}']['test_top1'])
+                    for rid, record in results['pretraining'].items()
+                    if record['method'] == method
+                    and (recipe is None or record['recipe'] == recipe)
+                    and f'{rid}/{task}' in results['downstream']
+                )
+                if points:
+                    ax.plot(*zip(*points), marker='o', label=recipe or method)
+            if scratch:
+                ax.axhline(scratch['test_top1'], color='grey', linestyle='--', label='scratch')
+            ax.set_xlabel(f'pretraining {x_key}')
+            ax.set_ylabel(f'{task} test top-1 (%)')
+            ax.grid(alpha=0.3)
+        axes[row][0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

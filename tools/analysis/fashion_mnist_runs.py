@@ -1,0 +1,193 @@
+"""The Fashion-MNIST study's runs: recipes, the config edits that apply them, training and
+restoration gains (used by ``fashion_mnist_study.py``)."""
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[2]
+ENERGY_CONFIG = 'configs/ebm/ebm_vit-mini-p4_1xb256-{}-coslr-10e_fashion-mnist.py'
+MAE_CONFIG = 'configs/mae/mae_vit-mini-p4_1xb256-coslr-10e_fashion-mnist.py'
+DOWNSTREAM = {
+    'ft-k100': 'configs/benchmarks/mmpretrain/vit-mini-p4_1xb128-coslr-100e_fashion-mnist-k100.py',
+    'probe': 'configs/benchmarks/mmpretrain/'
+    'vit-mini-p4_1xb256-linear-coslr-30e_fashion-mnist-k1000.py',
+    'ft-full': 'configs/benchmarks/mmpretrain/vit-mini-p4_1xb256-coslr-10e_fashion-mnist-full.py',
+}
+CORRUPTIONS = ('gridmask', 'randmask-large', 'sr4', 'denoise', 'mixed')
+PSNR_IMAGES = 256
+
+
+@dataclass(frozen=True)
+class Pretraining:
+    """One pretraining run: a method, its recipe and its length."""
+
+    method: str  # 'energy' or 'mae'
+    epochs: int
+    corruption: str = 'gridmask'  # energy only
+    lr: Optional[float] = None  # None: the config's
+    target_rms: Optional[float] = None  # energy: first-step RMS (InitialStepSizeHook)
+    num_steps: Optional[int] = None  # energy: N
+    train_images: Optional[int] = None  # None: all 60,000
+
+    @property
+    def recipe(self) -> str:
+        parts = [self.method] + ([self.corruption] if self.method == 'energy' else [])
+        for key in ('lr', 'target_rms', 'num_steps'):
+            value = getattr(self, key)
+            if value is not None:
+                parts.append(f'{key}={value:g}')
+        return ' '.join(parts)
+
+    @property
+    def run_id(self) -> str:
+        subset = f'_n{self.train_images}' if self.train_images else ''
+        return f'{self.recipe.replace(" ", "_")}_e{self.epochs}{subset}'
+
+    @property
+    def config(self) -> str:
+        return ENERGY_CONFIG.format(self.corruption) if self.method == 'energy' else MAE_CONFIG
+
+
+def candidates(epochs: int, train_images: Optional[int]) -> List[Pretraining]:
+    """The recipes the select phase compares (README: what was tried)."""
+    energy = [
+        dict(),  # grid masking 50 %, first step RMS 0.03, N = 2, lr 1e-3
+        dict(target_rms=0.1),
+        dict(target_rms=0.3),
+        dict(num_steps=1),
+        dict(lr=3e-3),
+        dict(corruption='randmask-large'),
+        dict(corruption='mixed'),
+    ]
+    mae = [dict(), dict(lr=1e-3)]  # MAE's base lr 1.5e-4 and ours
+    return [Pretraining('energy', epochs, train_images=train_images, **kw) for kw in energy] + [
+        Pretraining('mae', epochs, train_images=train_images, **kw) for kw in mae
+    ]
+
+
+@dataclass
+class Settings:
+    data_root: str
+    work_dir: Path
+    workers: int
+    # downstream lengths: the select phase's short fine-tune, and overrides of the configs'
+    ft_epochs: Dict[str, int] = field(default_factory=lambda: {'select': 30})
+    labels_per_class: Dict[str, int] = field(default_factory=dict)  # overrides per task
+    holdout_per_class: Optional[int] = None  # None: the configs' 500
+    batch_size: Optional[int] = None  # pretraining; None: the configs' 256 (lr scales with it)
+    deadline: float = math.inf
+
+
+# --------------------------------------------------------------------------- config edits
+def load_config(path: str, settings: Settings, work_dir: Path, workers: Optional[int] = None):
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(REPO / path))
+    cfg.work_dir = str(work_dir)
+    cfg.experiment_name = f'{work_dir.name}_{time.strftime("%H%M%S")}'
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if loader is None:
+            continue
+        # not persistent: a finished runner's workers must not outlive it in this process
+        loader.num_workers = settings.workers if workers is None else workers
+        loader.persistent_workers = False
+        dataset = loader.dataset
+        while dataset is not None:
+            if 'data_root' in dataset:
+                dataset.data_root = settings.data_root
+            dataset = dataset.get('dataset')
+    return cfg
+
+
+def set_epochs(cfg, epochs: int) -> None:
+    """A schedule of ``epochs``: the loop, the cosine's end and the checkpoint interval."""
+    cfg.train_cfg.max_epochs = epochs
+    cosine = [s for s in cfg.param_scheduler if s.type == 'CosineAnnealingLR']
+    cosine[-1].end = epochs
+    warmups = [s for s in cfg.param_scheduler if s.type == 'LinearLR' and s.by_epoch]
+    if warmups and warmups[0].end >= epochs:  # epoch warm-up as long as the run: shorten
+        warmups[0].end = cosine[-1].begin = epochs // 10
+        if epochs < 10:  # under an epoch of warm-up: none
+            cfg.param_scheduler = [s for s in cfg.param_scheduler if s is not warmups[0]]
+    cfg.default_hooks.checkpoint.interval = epochs
+    if 'val_interval' in cfg.train_cfg:
+        cfg.train_cfg.val_interval = epochs  # validated once, after the last epoch
+
+
+def pretraining_config(run: Pretraining, settings: Settings):
+    cfg = load_config(run.config, settings, settings.work_dir / run.run_id)
+    set_epochs(cfg, run.epochs)
+    if run.lr is not None:
+        cfg.optim_wrapper.optimizer.lr = run.lr
+    if run.target_rms is not None:
+        hook = next(h for h in cfg.custom_hooks if h.type == 'InitialStepSizeHook')
+        hook.target_rms = run.target_rms
+    if run.num_steps is not None:
+        cfg.model.num_steps = run.num_steps
+    if run.train_images:
+        cfg.train_dataloader.dataset.indices = run.train_images
+    if settings.batch_size:
+        cfg.train_dataloader.batch_size = settings.batch_size
+    return cfg
+
+
+def downstream_config(task: str, checkpoint: Optional[str], settings: Settings, work_dir):
+    """Task 'select' is 'ft-k100' with the select phase's shorter schedule."""
+    # in-memory 28-px images and a light pipeline: workers would cost more than they save
+    path = DOWNSTREAM['ft-k100' if task == 'select' else task]
+    cfg = load_config(path, settings, work_dir, workers=0)
+    set_epochs(cfg, settings.ft_epochs.get(task, cfg.train_cfg.max_epochs))
+    if task in settings.labels_per_class:
+        cfg.train_dataloader.dataset.num_per_class = settings.labels_per_class[task]
+    if settings.holdout_per_class is not None:
+        cfg.train_dataloader.dataset.holdout_per_class = settings.holdout_per_class
+        cfg.val_dataloader.dataset.holdout_per_class = settings.holdout_per_class
+    cfg.model.backbone.init_cfg = (
+        dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.') if checkpoint else None
+    )
+    return cfg
+
+
+# --------------------------------------------------------------------------- running
+def train(cfg):
+    """Train with mmengine's Runner; (runner, seconds)."""
+    from mmengine.runner import Runner
+
+    runner = Runner.from_cfg(cfg)
+    start = time.perf_counter()
+    runner.train()
+    return runner, time.perf_counter() - start
+
+
+def restoration_gains(model, cfg, settings: Settings) -> Dict[str, float]:
+    """Mean PSNR gain (dB) of the last step over the corrupted input, per corruption, on the
+    first PSNR_IMAGES test images (corruptions drawn with seed 0)."""
+    from mmengine.dataset import default_collate
+    from mmpretrain.datasets import FashionMNIST
+    from mmpretrain.registry import TRANSFORMS
+
+    from mmpretrain_ebm.visualization.restoration_chain import (
+        compute_restoration_chain,
+        find_corruptions,
+        seeded_rng,
+    )
+
+    test = FashionMNIST(data_root=settings.data_root, test_mode=True, download=False)
+    images = [test.get_data_info(i)['img'] for i in range(min(PSNR_IMAGES, len(test)))]
+    pack = TRANSFORMS.build(dict(type='PackInputs'))
+    gains = {}
+    for part in find_corruptions(cfg.train_dataloader.dataset.pipeline):
+        corrupt = TRANSFORMS.build(part)
+        with seeded_rng(0):
+            samples = [pack(corrupt(dict(img=img))) for img in images]
+        clean, corrupted = model.data_preprocessor(default_collate(samples), False)['inputs']
+        chain = compute_restoration_chain(model, clean, corrupted, corrupt.name, [])
+        psnr = chain.psnr.mean(axis=0)
+        gains[corrupt.name] = dict(
+            psnr_corrupted=float(psnr[0]), psnr_last=float(psnr[-1]), gain=float(psnr[-1] - psnr[0])
+        )
+    return gains
