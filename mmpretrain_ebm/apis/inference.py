@@ -24,7 +24,7 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.apis.model import ModelHub
 from mmpretrain.apis.model import inference_model as mmpretrain_inference_model
 
-from .model import get_model, load_matching_checkpoint
+from .model import get_model, model_with_checkpoint
 from .restoration import RestorationInferencer, inputs_to_list
 
 ENERGY_MODEL = 'EnergyRestorationAlgorithm'
@@ -84,11 +84,7 @@ class FeatureExtractor(MMPretrainFeatureExtractor):
         device: Union[str, torch.device, None] = None,
         **kwargs,
     ) -> None:
-        if isinstance(model, BaseModel):
-            if isinstance(pretrained, (str, Path)):
-                load_matching_checkpoint(model, str(pretrained), type(model).__name__)
-        else:
-            model = get_model(model, pretrained=pretrained, **kwargs)
+        model = model_with_checkpoint(model, pretrained, **kwargs)
         if getattr(model, '_config', None) is None:
             raise ValueError(
                 f'{type(model).__name__} carries no config (its test pipeline): build it with '

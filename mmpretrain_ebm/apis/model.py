@@ -181,3 +181,15 @@ def get_model(
     if device is not None:
         built.to(device)
     return built.eval()
+
+
+def model_with_checkpoint(
+    model: Union[BaseModel, str, Config], pretrained: Union[bool, str], **kwargs
+) -> BaseModel:
+    """``model`` itself with ``pretrained`` (a path) loaded strictly into it, or
+    :func:`get_model` of a config or name (``kwargs`` go to it)."""
+    if isinstance(model, BaseModel):
+        if isinstance(pretrained, (str, Path)):
+            load_matching_checkpoint(model, str(pretrained), type(model).__name__)
+        return model
+    return get_model(model, pretrained=pretrained, **kwargs)

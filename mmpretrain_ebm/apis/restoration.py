@@ -30,7 +30,7 @@ from ..visualization.restoration_chain import (
     number_repeated_corruptions,
     seeded_rng,
 )
-from .model import _describe, get_model, load_matching_checkpoint
+from .model import _describe, model_with_checkpoint
 
 #: File suffixes read as images when a folder is given.
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
@@ -152,17 +152,11 @@ class RestorationInferencer(BaseInferencer):
         pretrained: Union[bool, str] = True,
         device: Union[str, torch.device, None] = None,
     ) -> None:
-        if isinstance(model, BaseModel):
-            if isinstance(pretrained, (str, Path)):
-                load_matching_checkpoint(model, str(pretrained), type(model).__name__)
-            self.title = Path(pretrained).name if isinstance(pretrained, (str, Path)) else ''
+        if isinstance(pretrained, (str, Path)):
+            self.title = Path(pretrained).name
         else:
-            self.title = (
-                Path(pretrained).name
-                if isinstance(pretrained, (str, Path))
-                else Path(_describe(model)).stem
-            )
-            model = get_model(model, pretrained=pretrained)
+            self.title = '' if isinstance(model, BaseModel) else Path(_describe(model)).stem
+        model = model_with_checkpoint(model, pretrained)
         if not callable(getattr(model, 'restore', None)):
             raise TypeError(
                 f'{type(model).__name__} cannot restore images: RestorationInferencer needs an '
