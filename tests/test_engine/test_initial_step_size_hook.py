@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from demo_testing import REPO, tiny_demo_config
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
@@ -18,27 +19,13 @@ import mmpretrain_ebm  # noqa: F401  (registers the hook, the algorithm, the cor
 from mmpretrain_ebm.engine.hooks import InitialStepSizeHook
 from mmpretrain_ebm.engine.hooks.initial_step_size_hook import META_KEY
 
-REPO = Path(__file__).parents[2]
-DEMO = REPO / 'configs' / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
-
 
 def tiny_config(data_dir: Path, work_dir: Path, max_iters: int, target_rms: float) -> Config:
-    """The demo config: a 1-layer ViT at 32 px on ``data_dir``, only the step-size hook."""
-    cfg = Config.fromfile(str(DEMO))
-    cfg.work_dir = str(work_dir)
+    """The tiny demo config with alpha 1, a checkpoint every 2 iterations and only the
+    step-size hook."""
+    cfg = tiny_demo_config(data_dir, work_dir, max_iters)
     cfg.model.alpha = 1.0
-    cfg.model.backbone.arch = dict(
-        embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64
-    )
-    cfg.model.backbone.img_size = 32
-    cfg.model.head.in_channels = 32
-    cfg.train_dataloader.dataset.pipeline[1].scale = 32  # RandomResizedCrop
-    cfg.train_dataloader.batch_size = 4
-    cfg.train_dataloader.dataset.update(data_root=str(data_dir), data_prefix='')
-    cfg.train_cfg.max_iters = max_iters
-    cfg.param_scheduler = []
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
-    cfg.default_hooks.logger.interval = 1
     cfg.custom_hooks = [dict(type='InitialStepSizeHook', target_rms=target_rms)]
     return cfg
 
@@ -159,7 +146,7 @@ DDP_SCRIPT = textwrap.dedent(
     import torch.distributed as dist
     from mmengine.hooks import Hook
     from mmengine.runner import Runner
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {tests_root!r}]
     from test_initial_step_size_hook import tiny_config
     from mmpretrain_ebm.engine.hooks import InitialStepSizeHook
     from mmpretrain_ebm.utils import adapt_config_to_cpu_distributed
@@ -193,7 +180,10 @@ def test_ddp_ranks_agree_on_alpha_from_all_their_batches(photo_crops_dir, tmp_pa
     script = tmp_path / 'ddp_run.py'
     script.write_text(
         DDP_SCRIPT.format(
-            tests=str(Path(__file__).parent), data=str(photo_crops_dir), work=str(tmp_path / 'w')
+            tests=str(Path(__file__).parent),
+            tests_root=str(Path(__file__).parents[1]),
+            data=str(photo_crops_dir),
+            work=str(tmp_path / 'w'),
         )
     )
     env = dict(os.environ, PYTHONPATH=f'{REPO}{os.pathsep}{os.environ.get("PYTHONPATH", "")}')

@@ -6,38 +6,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from demo_testing import tiny_demo_config
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmpretrain_ebm  # noqa: F401  (registers the hook, the algorithm, the corruptions)
 from mmpretrain_ebm.engine import RestorationVisualizationHook
 
-DEMO = (
-    Path(__file__).parents[2]
-    / 'configs'
-    / 'ebm'
-    / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
-)
 NUM_CORRUPTIONS = 4  # the demo's mix: boxes, super-resolution, denoising, colorization
 
 
-def tiny_demo_config(data_dir: Path, work_dir: Path, max_iters: int, **hook) -> Config:
-    """The demo config on ``data_dir`` with a 1-layer ViT at 32 px and ``max_iters``."""
-    cfg = Config.fromfile(str(DEMO))
-    cfg.work_dir = str(work_dir)
-    cfg.model.backbone.arch = dict(
-        embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64
-    )
-    cfg.model.backbone.img_size = 32
-    cfg.model.head.in_channels = 32
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    pipeline[1].scale = 32  # RandomResizedCrop
-    cfg.train_dataloader.batch_size = 4
-    cfg.train_dataloader.dataset.update(data_root=str(data_dir), data_prefix='')
-    cfg.train_cfg.max_iters = max_iters
-    cfg.param_scheduler = []
+def tiny_demo_run_config(data_dir: Path, work_dir: Path, max_iters: int, **hook) -> Config:
+    """The tiny demo config with a checkpoint at the end, only ``RestorationVisualizationHook``
+    (``hook`` its arguments) and the local and TensorBoard backends."""
+    cfg = tiny_demo_config(data_dir, work_dir, max_iters)
     cfg.default_hooks.checkpoint.interval = max_iters
-    cfg.default_hooks.logger.interval = 1
     cfg.custom_hooks = [dict(type='RestorationVisualizationHook', **hook)]
     cfg.visualizer.vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
     return cfg
@@ -50,7 +33,7 @@ def read_scalars(work_dir: Path) -> list:
 
 
 def test_hook_draws_fixed_batch_chains_psnr_and_curves(photo_crops_dir, tmp_path):
-    cfg = tiny_demo_config(photo_crops_dir, tmp_path, max_iters=5, interval=2, num_images=2)
+    cfg = tiny_demo_run_config(photo_crops_dir, tmp_path, max_iters=5, interval=2, num_images=2)
     runner = Runner.from_cfg(cfg)
     runner.train()
 
@@ -92,7 +75,7 @@ def test_two_hooks_watch_training_and_given_images(photo_crops_dir, tmp_path):
     held_out.mkdir()
     for path in sorted(photo_crops_dir.glob('rocket_*.png')):
         (held_out / path.name).write_bytes(path.read_bytes())
-    cfg = tiny_demo_config(
+    cfg = tiny_demo_run_config(
         photo_crops_dir,
         tmp_path / 'work',
         max_iters=1,
@@ -141,7 +124,7 @@ def test_an_unreadable_fixed_image_is_skipped_for_the_next(photo_crops_dir, tmp_
     (held_out / 'a_broken.png').write_text('not an image')  # index 0, the first picked
     for path in sorted(photo_crops_dir.glob('rocket_*.png'))[:3]:
         (held_out / path.name).write_bytes(path.read_bytes())
-    cfg = tiny_demo_config(
+    cfg = tiny_demo_run_config(
         photo_crops_dir,
         tmp_path / 'work',
         max_iters=1,
@@ -173,7 +156,7 @@ def test_the_first_drawing_uses_the_alpha_set_on_the_first_batch(
         return chains(model, *args, **kwargs)
 
     monkeypatch.setattr(module, 'restoration_chains', recording)
-    cfg = tiny_demo_config(photo_crops_dir, tmp_path, max_iters=1, interval=10, num_images=1)
+    cfg = tiny_demo_run_config(photo_crops_dir, tmp_path, max_iters=1, interval=10, num_images=1)
     cfg.model.alpha = 1.0
     # listed after the drawing hook: the hooks' priorities order them, not the list
     cfg.custom_hooks.append(dict(type='InitialStepSizeHook', target_rms=0.2))

@@ -8,16 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mmengine.config import Config
+from demo_testing import REPO, tiny_demo_config
 from mmengine.runner import Runner
 
 import mmpretrain_ebm  # noqa: F401  (registers the hook, the algorithm, the corruptions)
 from mmpretrain_ebm.engine import RestorationVisualizationHook
 from mmpretrain_ebm.visualization import mean_psnr, restoration_chains
 
-REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'analysis' / 'restoration_summary.py'
-DEMO = REPO / 'configs' / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
 LINE = re.compile(r'^  (\S+) +([+-]\d+\.\d\d) dB  \((\d+\.\d\d) -> (\d+\.\d\d)\)$')
 
 
@@ -30,19 +28,8 @@ def run_tool(*args) -> subprocess.CompletedProcess:
 def tiny_demo_run(data_dir: Path, work_dir: Path) -> Runner:
     """The demo config with a 1-layer ViT at 32 px, 2 iterations, its held-out hook on 2 of
     ``data_dir``'s images."""
-    cfg = Config.fromfile(str(DEMO))
-    cfg.work_dir = str(work_dir)
-    cfg.model.backbone.update(
-        arch=dict(embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64), img_size=32
-    )
-    cfg.model.head.in_channels = 32
-    cfg.train_dataloader.dataset.pipeline[1].scale = 32  # RandomResizedCrop
-    cfg.train_dataloader.batch_size = 4
-    cfg.train_dataloader.dataset.update(data_root=str(data_dir), data_prefix='')
-    cfg.train_cfg.max_iters = 2
-    cfg.param_scheduler = []
+    cfg = tiny_demo_config(data_dir, work_dir, max_iters=2)
     cfg.default_hooks.checkpoint.interval = 2
-    cfg.default_hooks.logger.interval = 1
     # the held-out hook (the name the tool reads by default); the training images' one is left out
     cfg.custom_hooks = [h for h in cfg.custom_hooks if h.get('name') != 'restoration_train']
     (held_out,) = [h for h in cfg.custom_hooks if h.get('name') == 'restoration_held_out']
