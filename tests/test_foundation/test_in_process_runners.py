@@ -17,4 +17,3 @@ def test_two_runners_of_one_config_within_a_second_log_apart(photo_crops_dir, tm
     for name in ('first', 'second'):
         (log,) = (tmp_path / name).glob('*/*.log')
         assert f'this is {name}' in log.read_text()
-
