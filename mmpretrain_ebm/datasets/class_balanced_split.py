@@ -1,5 +1,6 @@
 """Class-balanced labelled subsets of a classification dataset, drawn by a seed."""
 
+import copy
 from typing import Optional, Union
 
 import numpy as np
@@ -34,15 +35,18 @@ def class_balanced_split(
     overlap, a class's draw does not depend on the other classes, and for one seed the
     subset of k images per class lies inside that of any larger k.
 
-    Returns ``dataset.get_subset(indices)`` (indices in the dataset's order); in a config,
+    Returns the dataset cut to those indices in place (in the dataset's order; a dataset
+    given as an object is deep-copied first). Not ``get_subset``: mmengine's
+    ``_copy_without_annotation`` keeps one ``memo`` dict as a default argument across
+    calls, so after earlier datasets were freed it can return a stale copy for an object
+    at a reused address (a subset's pipeline held another dataset). In a config,
     ``dict(type='ClassBalancedSplit', dataset=dict(type='FashionMNIST', ...), ...)``.
     """
     if part not in PARTS:
         raise ValueError(f'part must be one of {PARTS}, got {part!r}')
     _check_count(num_per_class, 'num_per_class', allow_none=True)
     _check_count(holdout_per_class, 'holdout_per_class', allow_none=False)
-    if isinstance(dataset, dict):
-        dataset = DATASETS.build(dataset)
+    dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else copy.deepcopy(dataset)
     labels = np.asarray(dataset.get_gt_labels())
     wanted = holdout_per_class if part == 'holdout' else num_per_class
     chosen = []
@@ -57,4 +61,5 @@ def class_balanced_split(
             )
         rest = members[holdout_per_class:]
         chosen.append(members[:holdout_per_class] if part == 'holdout' else rest[:wanted])
-    return dataset.get_subset(np.sort(np.concatenate(chosen)).tolist())
+    dataset.get_subset_(np.sort(np.concatenate(chosen)).tolist())
+    return dataset

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from fashion_mnist_testing import write_idx_files
+from mmengine.dataset import BaseDataset
 from mmengine.registry import init_default_scope
 from mmpretrain.datasets import FashionMNIST
 from mmpretrain.registry import DATASETS, MODELS
@@ -55,6 +56,30 @@ def test_class_balanced_split_parts_are_disjoint_balanced_nested_and_seeded(data
     everything, _ = part(part='train', holdout_per_class=5)
     assert len(everything) == len(all_labels) - 50
     assert keys(everything) | keys(holdout) == keys(DATASETS.build(full))
+
+
+def test_class_balanced_split_does_not_use_mmengines_shared_copy_memo(data_root):
+    """mmengine's get_subset deep-copies through one memo dict kept as a default argument
+    across calls; once addresses of freed objects are reused it hands out stale copies (about
+    1 build in 100 of this split had another dataset in its pipeline). The split must leave
+    that memo alone and keep its own pipeline."""
+    (memo,) = BaseDataset._copy_without_annotation.__defaults__
+    before = len(memo)
+    pipeline = [dict(type='RandomFlip', prob=0.5), dict(type='PackInputs')]
+    for part in ('train', 'holdout'):
+        dataset = dict(type='FashionMNIST', data_root=str(data_root), pipeline=pipeline)
+        subset = class_balanced_split(dataset, part=part, num_per_class=5, holdout_per_class=5)
+        assert [type(t).__name__ for t in subset.pipeline.transforms] == [
+            'RandomFlip',
+            'PackInputs',
+        ]
+    assert len(memo) == before
+
+
+def test_class_balanced_split_of_a_dataset_object_leaves_it_whole(data_root):
+    full = DATASETS.build(dict(type='FashionMNIST', data_root=str(data_root), download=False))
+    subset = class_balanced_split(full, part='holdout', holdout_per_class=5)
+    assert (len(subset), len(full)) == (50, 400)
 
 
 @pytest.mark.parametrize(
