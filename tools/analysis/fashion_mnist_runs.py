@@ -3,6 +3,7 @@ restoration gains (used by ``fashion_mnist_study.py``)."""
 
 import math
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -87,7 +88,9 @@ def load_config(path: str, settings: Settings, work_dir: Path, workers: Optional
 
     cfg = Config.fromfile(str(REPO / path))
     cfg.work_dir = str(work_dir)
-    cfg.experiment_name = f'{work_dir.name}_{time.strftime("%H%M%S")}'
+    # unique: mmengine reuses the logger of an experiment name (+ the start second), so a
+    # runner of the same work_dir name started within that second would log into another
+    cfg.experiment_name = f'{work_dir.name}_{uuid.uuid4().hex[:8]}'
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(name)
         if loader is None:

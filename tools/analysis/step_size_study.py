@@ -32,6 +32,7 @@ import json
 import math
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import List, Optional
 
@@ -105,7 +106,9 @@ def cell_config(
     """The demo config trained at ``size`` px for ``iters`` iterations with this alpha."""
     cfg = base.copy()
     cfg.work_dir = str(work_dir)
-    cfg.experiment_name = f'{work_dir.name}_{time.strftime("%Y%m%d_%H%M%S")}'
+    # unique: mmengine reuses the logger of an experiment name (+ the start second), so a
+    # runner of the same work_dir name started within that second would log into another
+    cfg.experiment_name = f'{work_dir.name}_{uuid.uuid4().hex[:8]}'
     cfg.randomness = dict(seed=seed, diff_rank_seed=True)
     cfg.model.backbone.img_size = size
     if patch_size is not None:
