@@ -157,6 +157,48 @@ def test_study_selects_on_validation_compares_and_resumes(data_root, tmp_path, m
     assert json.loads((work / 'results.json').read_text()) == results
 
 
+def test_a_killed_pretraining_resumes_at_its_last_epoch(data_root, tmp_path, monkeypatch):
+    """Phase 'pretrain' of a 2-epoch run whose process died after epoch 1: it trains only
+    epoch 2, from epoch 1's checkpoint, and no downstream task; a finished run that
+    results.json lacks is refused."""
+    settings = study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0)
+    settings.batch_size = 64
+    run = study.Pretraining('energy', 2, train_images=128)
+    killed = study.pretraining_config(run, settings)
+    killed.train_cfg.max_epochs = 1  # the same schedule, stopped after epoch 1
+    study.train(killed)
+    work = Path(killed.work_dir)
+    assert study.epochs_done(work) == 1
+    after_one = torch.load(work / 'epoch_1.pth', map_location='cpu')['state_dict']
+
+    args = [
+        '--phase', 'pretrain', '--epochs', '2', '--data-root', str(data_root),
+        '--work-dir', str(tmp_path), '--workers', '0', '--train-images', '128',
+        '--batch-size', '64',
+    ]  # fmt: skip
+    assert study.main(args) == 0
+    results = json.loads((tmp_path / 'results.json').read_text())
+    assert results['downstream'] == {}
+    assert {'mae_e2_n128', run.run_id} <= set(results['pretraining'])
+    record = results['pretraining'][run.run_id]
+    assert record['resumed_after_epoch'] == 1 and record['epochs'] == 2
+    assert record['minutes'] > 0 and record['images_per_s'] > 0
+    logs = [log.read_text() for log in work.glob('*/*.log')]
+    assert sum('resumed epoch: 1, iter: 2' in log for log in logs) == 1, logs
+    final = torch.load(work / 'epoch_2.pth', map_location='cpu')
+    assert final['meta']['epoch'] == 2
+    assert not torch.equal(final['state_dict']['backbone.patch_embed.projection.weight'],
+                           after_one['backbone.patch_embed.projection.weight'])  # fmt: skip
+
+    del_record = json.loads((tmp_path / 'results.json').read_text())
+    del del_record['pretraining'][run.run_id]
+    (tmp_path / 'results.json').write_text(json.dumps(del_record))
+    with pytest.raises(
+        RuntimeError, match='holds a finished run .epoch 2. that results.json lacks'
+    ):
+        study.Study(settings).pretrain(run)
+
+
 def test_fine_tune_starts_from_the_pretrained_backbone(data_root, tmp_path):
     """The downstream config loads the checkpoint's ``backbone.`` weights, every one of them."""
     settings = study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0)

@@ -2,6 +2,7 @@
 restoration gains (used by ``fashion_mnist_study.py``)."""
 
 import math
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ def set_epochs(cfg, epochs: int) -> None:
 def pretraining_config(run: Pretraining, settings: Settings):
     cfg = load_config(run.config, settings, settings.work_dir / run.run_id)
     set_epochs(cfg, run.epochs)
+    cfg.default_hooks.checkpoint.interval = 1  # the latest epoch kept, to resume from
     if run.lr is not None:
         cfg.optim_wrapper.optimizer.lr = run.lr
     if run.target_rms is not None:
@@ -156,6 +158,15 @@ def downstream_config(task: str, checkpoint: Optional[str], settings: Settings, 
 
 
 # --------------------------------------------------------------------------- running
+def epochs_done(work_dir: Path) -> int:
+    """The epoch of the checkpoint mmengine would resume ``work_dir`` from (0: none)."""
+    from mmengine.runner import find_latest_checkpoint
+
+    latest = find_latest_checkpoint(str(work_dir)) if work_dir.is_dir() else None
+    match = re.fullmatch(r'epoch_(\d+)\.pth', Path(latest).name) if latest else None
+    return int(match.group(1)) if match else 0
+
+
 def train(cfg):
     """Train with mmengine's Runner; (runner, seconds)."""
     from mmengine.runner import Runner

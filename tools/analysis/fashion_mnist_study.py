@@ -48,6 +48,7 @@ from fashion_mnist_runs import (  # noqa: F401  (the tests reach them through th
     Settings,
     candidates,
     downstream_config,
+    epochs_done,
     pretraining_config,
     restoration_gains,
     train,
@@ -78,17 +79,27 @@ class Study:
         done = self.results['pretraining'].get(run.run_id)
         if done or self.out_of_time():
             return done
-        print(f'[study] pretraining {run.run_id}', flush=True)
         cfg = pretraining_config(run, self.settings)
+        done_epochs = epochs_done(Path(cfg.work_dir))  # a killed run resumes at its last epoch
+        if done_epochs >= run.epochs:  # finished, but its record was never written
+            raise RuntimeError(
+                f'{cfg.work_dir} holds a finished run (epoch {done_epochs}) that results.json '
+                'lacks, so its speed is unknown: move that folder away to train it again'
+            )
+        resumed = f' (resuming after epoch {done_epochs})' if done_epochs else ''
+        print(f'[study] pretraining {run.run_id}{resumed}', flush=True)
+        cfg.resume = True
         runner, seconds = train(cfg)
-        loader = cfg.train_dataloader
-        images = run.epochs * len(runner.train_dataloader) * loader.batch_size
+        images_per_epoch = len(runner.train_dataloader) * cfg.train_dataloader.batch_size
+        # a resumed run's rate is that of the epochs trained here; minutes: all epochs at it
+        rate = (run.epochs - done_epochs) * images_per_epoch / seconds
         record = dict(
             asdict(run),
             recipe=run.recipe,
             checkpoint=str(Path(cfg.work_dir) / f'epoch_{run.epochs}.pth'),
-            minutes=seconds / 60,
-            images_per_s=images / seconds,
+            minutes=run.epochs * images_per_epoch / rate / 60,
+            images_per_s=rate,
+            resumed_after_epoch=done_epochs,
             device=str(next(runner.model.parameters()).device),
         )
         if run.method == 'energy':
@@ -168,7 +179,7 @@ class Study:
         longest = tasks + ['ft-full'] * full
         self.evaluate(None, longest)
         for epochs in sorted(budgets, reverse=True):  # the long point first
-            for method in ('energy', 'mae'):
+            for method in ('mae', 'energy'):  # the cheaper first: it lands even if time runs out
                 run = self.chosen(method, epochs, train_images)
                 self.evaluate(run, longest if epochs == max(budgets) else tasks)
         # MAE for as long as energy's longest budget took (equal wall-clock)
@@ -184,7 +195,9 @@ class Study:
 # --------------------------------------------------------------------------- command line
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--phase', choices=('select', 'compare', 'all'), default='compare')
+    parser.add_argument(
+        '--phase', choices=('select', 'compare', 'pretrain', 'all'), default='compare'
+    )
     parser.add_argument('--epochs', type=int, nargs='+', default=None, help='budgets')
     parser.add_argument('--full', action='store_true', help='also fine-tune on all labels')
     grid = parser.add_mutually_exclusive_group()
@@ -287,6 +300,8 @@ def main(argv=None) -> int:
         study.select(min(epochs), train_images, args.select_methods, args.selection_from)
     if args.phase in ('compare', 'all'):
         study.compare(epochs, ['ft-k100', 'probe'], train_images, args.full)
+    if args.phase == 'pretrain':  # compare's pretraining only (downstream in a later run)
+        study.compare(epochs, [], train_images, full=False)
     study.save()
     print((settings.work_dir / 'results.md').read_text())
     return 0
