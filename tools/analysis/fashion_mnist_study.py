@@ -1,6 +1,7 @@
 """Does energy pretraining learn useful features? The paper's protocol in miniature.
 
-    python tools/analysis/fashion_mnist_study.py [--quick | --long] [--phase select|compare|all]
+    python tools/analysis/fashion_mnist_study.py [--quick | --long]
+        [--phase select|compare|pretrain|all]
         [--epochs 1 2] [--train-images N] [--full] [--data-root data/fashion_mnist]
         [--work-dir work_dirs/fashion_mnist_study] [--workers 2] [--time-limit MIN]
 
@@ -20,6 +21,8 @@ Phases:
 - ``compare``: the chosen recipe of each method at every budget of ``--epochs``, plus MAE
   for the wall-clock minutes of energy's longest budget (equal time), and scratch; every
   downstream task. Without a selection, the configs' own recipes are compared.
+- ``pretrain``: compare's pretraining runs only (MAE first), to evaluate with ``compare``
+  later; a run killed part-way resumes at its last epoch.
 
 Energy checkpoints also get restoration PSNR gains (dB, last step against the corrupted
 input) on 256 test images, per corruption. Results go to ``<work-dir>/results.json`` after
