@@ -28,9 +28,9 @@ Energy checkpoints also get restoration PSNR gains (dB, last step against the co
 input) on 256 test images, per corruption. Results go to ``<work-dir>/results.json`` after
 every run (a rerun skips what is there: resumable), with ``results.md`` (tables) and
 ``results.png`` (top-1 against pretraining epochs and minutes, one line per method).
-Grids: the default was about an hour on 2 CPU cores with 50-epoch fine-tunes (not re-timed
-at 100; pretraining on the first 12,800
-training images for 1 and 2 epochs, fine-tune 100 epochs, probe 10); ``--long`` is the paper's
+Grids: the default (pretraining on the first 12,800 training images for 1 and 2 epochs,
+fine-tune 100 epochs, probe 10) took about an hour on 2 CPU cores when its fine-tunes were
+50 epochs (not re-timed since); ``--long`` is the paper's
 protocol in miniature for a GPU (all 60,000 images, 1, 3 and 10 epochs, the configs'
 downstream schedules, ``--full``); ``--quick`` shrinks everything (5,120 images, 1 epoch,
 short downstream schedules) to check the pipeline in about 10 minutes; its numbers mean
