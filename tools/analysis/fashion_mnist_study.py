@@ -4,6 +4,7 @@
         [--phase select|compare|pretrain|all]
         [--epochs 1 2] [--train-images N] [--full] [--data-root data/fashion_mnist]
         [--work-dir work_dirs/fashion_mnist_study] [--workers 2] [--time-limit MIN]
+        [--no-equal-time]
 
 Pretrains the study's ViT (configs/ebm/*_fashion-mnist.py, configs/mae/*_fashion-mnist.py)
 on the 60,000 Fashion-MNIST training images without labels, then for each checkpoint (and
@@ -19,8 +20,9 @@ Phases:
   the first budget, each fine-tuned on 100 labels per class; the best of each method by
   *validation* top-1 is recorded. Test accuracy is computed too, but never read to choose.
 - ``compare``: the chosen recipe of each method at every budget of ``--epochs``, plus MAE
-  for the wall-clock minutes of energy's longest budget (equal time), and scratch; every
-  downstream task. Without a selection, the configs' own recipes are compared.
+  for the wall-clock minutes of energy's longest budget (equal time; ``--no-equal-time``
+  skips it), and scratch; every downstream task. Without a selection, the configs' own
+  recipes are compared.
 - ``pretrain``: compare's pretraining runs only (MAE first), to evaluate with ``compare``
   later; a run killed part-way resumes at its last epoch.
 
@@ -178,8 +180,11 @@ class Study:
             return Pretraining(method, epochs, train_images=train_images)
         return replace(Pretraining(**chosen), epochs=epochs, train_images=train_images)
 
-    def compare(self, budgets: List[int], tasks: List[str], train_images, full: bool) -> None:
-        """``tasks`` at every budget; with ``full``, also 'ft-full' at the longest."""
+    def compare(
+        self, budgets: List[int], tasks: List[str], train_images, full: bool, equal_time=True
+    ) -> None:
+        """``tasks`` at every budget; with ``full``, also 'ft-full' at the longest; with
+        ``equal_time``, MAE once more for the minutes energy's longest budget took."""
         longest = tasks + ['ft-full'] * full
         self.evaluate(None, longest)
         for epochs in sorted(budgets, reverse=True):  # the long point first
@@ -191,7 +196,7 @@ class Study:
             self.chosen('energy', max(budgets), train_images).run_id
         )
         mae = self.results['pretraining'].get(self.chosen('mae', max(budgets), train_images).run_id)
-        if energy and mae:
+        if energy and mae and equal_time:
             epochs = max(1, round(energy['minutes'] / (mae['minutes'] / mae['epochs'])))
             self.evaluate(self.chosen('mae', epochs, train_images), longest)
 
@@ -229,6 +234,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--probe-per-class', type=int, default=None, help='probe: 1000')
     parser.add_argument(
         '--time-limit', type=float, default=None, help='minutes; no new run starts after'
+    )
+    parser.add_argument(
+        '--no-equal-time',
+        dest='equal_time',
+        action='store_false',
+        help="skip compare's MAE run for energy's minutes (as long as energy's pretraining)",
     )
     args = parser.parse_args(argv)
     if args.epochs and min(args.epochs) < 1:
@@ -303,9 +314,9 @@ def main(argv=None) -> int:
     if args.phase in ('select', 'all'):
         study.select(min(epochs), train_images, args.select_methods, args.selection_from)
     if args.phase in ('compare', 'all'):
-        study.compare(epochs, ['ft-k100', 'probe'], train_images, args.full)
+        study.compare(epochs, ['ft-k100', 'probe'], train_images, args.full, args.equal_time)
     if args.phase == 'pretrain':  # compare's pretraining only (downstream in a later run)
-        study.compare(epochs, [], train_images, full=False)
+        study.compare(epochs, [], train_images, full=False, equal_time=args.equal_time)
     study.save()
     print((settings.work_dir / 'results.md').read_text())
     return 0
