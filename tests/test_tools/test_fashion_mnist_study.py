@@ -199,6 +199,37 @@ def test_a_killed_pretraining_resumes_at_its_last_epoch(data_root, tmp_path, mon
         study.Study(settings).pretrain(run)
 
 
+def test_evaluate_runs_beside_pretrain_in_one_work_dir(data_root, tmp_path, monkeypatch):
+    """Phase 'evaluate' fine-tunes and probes scratch and every pretraining 'pretrain'
+    recorded, pretraining nothing; a process that loaded results.json before the others saved
+    keeps their records when it saves (both phases share the work dir)."""
+    common = [
+        '--quick', '--epochs', '1', '--data-root', str(data_root), '--work-dir', str(tmp_path),
+        '--workers', '0', '--train-images', '128', '--batch-size', '64',
+        '--holdout-per-class', '5', '--labels-per-class', '10', '--probe-per-class', '20',
+    ]  # fmt: skip
+    beside = study.Study(study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0))
+    assert study.main(['--phase', 'pretrain', '--no-equal-time', *common]) == 0
+    pretrained = json.loads((tmp_path / 'results.json').read_text())['pretraining']
+    assert set(pretrained) == {'mae_e1_n128', 'energy_gridmask_e1_n128'}
+
+    def no_pretraining(*args):
+        raise AssertionError('evaluate pretrained')
+
+    monkeypatch.setattr(study, 'pretraining_config', no_pretraining)
+    assert study.main(['--phase', 'evaluate', *common]) == 0
+    down = json.loads((tmp_path / 'results.json').read_text())['downstream']
+    sources = ['scratch', *pretrained]
+    assert set(down) == {f'{source}/{task}' for source in sources for task in ('ft-k100', 'probe')}
+
+    elsewhere = dict(source='elsewhere', task='probe', val_top1=1.0, test_top1=2.0, minutes=0)
+    beside.results['downstream']['elsewhere/probe'] = elsewhere
+    beside.save()
+    merged = json.loads((tmp_path / 'results.json').read_text())
+    assert merged['pretraining'] == pretrained
+    assert merged['downstream'] == {**down, 'elsewhere/probe': elsewhere}
+
+
 def test_fine_tune_starts_from_the_pretrained_backbone(data_root, tmp_path):
     """The downstream config loads the checkpoint's ``backbone.`` weights, every one of them."""
     settings = study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0)

@@ -1,7 +1,7 @@
 """Does energy pretraining learn useful features? The paper's protocol in miniature.
 
     python tools/analysis/fashion_mnist_study.py [--quick | --long]
-        [--phase select|compare|pretrain|all]
+        [--phase select|compare|pretrain|evaluate|all]
         [--epochs 1 2] [--train-images N] [--full] [--data-root data/fashion_mnist]
         [--work-dir work_dirs/fashion_mnist_study] [--workers 2] [--time-limit MIN]
         [--no-equal-time]
@@ -25,6 +25,9 @@ Phases:
   recipes are compared.
 - ``pretrain``: compare's pretraining runs only (MAE first), to evaluate with ``compare``
   later; a run killed part-way resumes at its last epoch.
+- ``evaluate``: every downstream task for scratch and for each pretraining results.json
+  holds, pretraining nothing: it can run beside ``pretrain`` in the same work dir (saving
+  merges both processes' records).
 
 Energy checkpoints also get restoration PSNR gains (dB, last step against the corrupted
 input) on 256 test images, per corruption. Results go to ``<work-dir>/results.json`` after
@@ -40,7 +43,9 @@ little. Explicit options override a grid's values.
 """
 
 import argparse
+import fcntl
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -74,9 +79,18 @@ class Study:
         )
 
     def save(self) -> None:
+        """Write results.json merged with the records another process of this work dir
+        saved meanwhile (processes only add records; ours win a clash), under a file lock."""
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.results, indent=1))
-        write_report(self.results, self.settings.work_dir)
+        with open(self.path.with_suffix('.lock'), 'w') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.path.exists():
+                for section, records in json.loads(self.path.read_text()).items():
+                    self.results[section] = {**records, **self.results.get(section, {})}
+            partial = self.path.with_suffix('.json.partial')
+            partial.write_text(json.dumps(self.results, indent=1))
+            os.replace(partial, self.path)
+            write_report(self.results, self.settings.work_dir)
 
     def out_of_time(self) -> bool:
         return time.time() > self.settings.deadline
@@ -142,6 +156,14 @@ class Study:
             for task in tasks:
                 self.downstream(run.run_id, record['checkpoint'], task)
 
+    def evaluate_recorded(self, tasks: List[str]) -> None:
+        """``tasks`` for scratch and every pretraining results.json holds now; pretrains
+        nothing, so it can run while another process trains into the same work dir."""
+        self.evaluate(None, tasks)
+        for run_id, record in list(self.results['pretraining'].items()):
+            for task in tasks:
+                self.downstream(run_id, record['checkpoint'], task)
+
     def select(self, epochs, train_images, methods=('energy', 'mae'), imported=()) -> None:
         """Run the candidates of ``methods``, then choose each method's best by validation
         top-1 among the candidates measured here or in ``imported`` results files (another
@@ -205,7 +227,9 @@ class Study:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--phase', choices=('select', 'compare', 'pretrain', 'all'), default='compare'
+        '--phase',
+        choices=('select', 'compare', 'pretrain', 'evaluate', 'all'),
+        default='compare',
     )
     parser.add_argument('--epochs', type=int, nargs='+', default=None, help='budgets')
     parser.add_argument('--full', action='store_true', help='also fine-tune on all labels')
@@ -317,6 +341,8 @@ def main(argv=None) -> int:
         study.compare(epochs, ['ft-k100', 'probe'], train_images, args.full, args.equal_time)
     if args.phase == 'pretrain':  # compare's pretraining only (downstream in a later run)
         study.compare(epochs, [], train_images, full=False, equal_time=args.equal_time)
+    if args.phase == 'evaluate':  # downstream of what is pretrained (e.g. while 'pretrain' runs)
+        study.evaluate_recorded(['ft-k100', 'probe'] + ['ft-full'] * args.full)
     study.save()
     print((settings.work_dir / 'results.md').read_text())
     return 0
