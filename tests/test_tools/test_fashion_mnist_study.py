@@ -199,7 +199,7 @@ def test_a_killed_pretraining_resumes_at_its_last_epoch(data_root, tmp_path, mon
         study.Study(settings).pretrain(run)
 
 
-def test_evaluate_runs_beside_pretrain_in_one_work_dir(data_root, tmp_path, monkeypatch):
+def test_evaluate_runs_beside_pretrain_in_one_work_dir(data_root, tmp_path, monkeypatch, capsys):
     """Phase 'evaluate' fine-tunes and probes scratch and every pretraining 'pretrain'
     recorded, pretraining nothing; a process that loaded results.json before the others saved
     keeps their records when it saves (both phases share the work dir)."""
@@ -217,10 +217,19 @@ def test_evaluate_runs_beside_pretrain_in_one_work_dir(data_root, tmp_path, monk
         raise AssertionError('evaluate pretrained')
 
     monkeypatch.setattr(study, 'pretraining_config', no_pretraining)
+    # two processes can split the sources; a source results.json lacks is an error naming it
+    assert study.main(['--phase', 'evaluate', '--sources', 'mae_e1_n1280', *common]) == 2
+    assert '--sources mae_e1_n1280: not in' in capsys.readouterr().err
+    only_mae = ['--phase', 'evaluate', '--sources', 'mae_e1_n128', '--seeds', '0', '1']
+    assert study.main([*only_mae, *common]) == 0
+    down = json.loads((tmp_path / 'results.json').read_text())['downstream']
+    assert set(down) == {f'mae_e1_n128/{task}' for task in ('ft-k100', 'probe', 'ft-k100-seed1')}
+    assert '| mae_e1_n128 | ft-k100 | 2 |' in (tmp_path / 'results.md').read_text()
     assert study.main(['--phase', 'evaluate', *common]) == 0
     down = json.loads((tmp_path / 'results.json').read_text())['downstream']
     sources = ['scratch', *pretrained]
-    assert set(down) == {f'{source}/{task}' for source in sources for task in ('ft-k100', 'probe')}
+    expected = {f'{source}/{task}' for source in sources for task in ('ft-k100', 'probe')}
+    assert set(down) == expected | {'mae_e1_n128/ft-k100-seed1'}
 
     elsewhere = dict(source='elsewhere', task='probe', val_top1=1.0, test_top1=2.0, minutes=0)
     beside.results['downstream']['elsewhere/probe'] = elsewhere
@@ -251,6 +260,28 @@ def test_fine_tune_starts_from_the_pretrained_backbone(data_root, tmp_path):
             assert torch.equal(loaded[key], value), key
     scratch = study.downstream_config('ft-k100', None, settings, tmp_path / 'scratch')
     assert scratch.model.backbone.init_cfg is None
+
+
+def test_a_seeded_task_redraws_the_labelled_and_held_out_images(data_root, tmp_path):
+    """'ft-k100-seed1': seed 1 for the run and both parts of the split, which stay disjoint;
+    seed 0's labelled images differ from seed 1's. A task not of that form is refused."""
+    settings = study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0)
+    settings.holdout_per_class = 5
+    settings.labels_per_class['ft-k100'] = 10
+    init_default_scope('mmpretrain')
+    picked = {}
+    for task in ('ft-k100', 'ft-k100-seed1'):
+        cfg = study.downstream_config(task, None, settings, tmp_path / task)
+        assert cfg.train_cfg.max_epochs == 100  # the base task's schedule
+        parts = [DATASETS.build(cfg[f'{p}_dataloader'].dataset) for p in ('train', 'val')]
+        images = [{p.get_data_info(i)['img'].tobytes() for i in range(len(p))} for p in parts]
+        assert len(images[0]) == 100 and len(images[1]) == 50
+        assert not images[0] & images[1]
+        picked[task] = (cfg.randomness.seed, images[0])
+    assert picked['ft-k100'][0] == 0 and picked['ft-k100-seed1'][0] == 1
+    assert picked['ft-k100'][1] != picked['ft-k100-seed1'][1]
+    with pytest.raises(ValueError, match="unknown downstream task 'ft-k100-s1'"):
+        study.downstream_config('ft-k100-s1', None, settings, tmp_path / 'bad')
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import List
 
-from fashion_mnist_runs import DOWNSTREAM, Pretraining
+from fashion_mnist_runs import DOWNSTREAM, Pretraining, split_task
 
 
 def write_report(results: dict, folder: Path) -> None:
@@ -41,12 +41,42 @@ def write_report(results: dict, folder: Path) -> None:
         )
         scores = ' | '.join(f'{cell(source, t, "val_top1")} | {cell(source, t)}' for t in tasks)
         lines.append(f'| {name} | {epochs} | {minutes} | {rate} | {scores} | {gains} |')
+    lines += seed_spread(down)
     if results['selection']:
         lines += ['', 'Chosen by validation top-1 of "select" (ft-k100, shorter):', '']
         for method, run in results['selection'].items():
             lines.append(f'- {method}: {Pretraining(**run).recipe}')
     (folder / 'results.md').write_text('\n'.join(lines) + '\n')
     plot(results, folder / 'results.png', [t for t in tasks if t != 'select'])
+
+
+def seed_spread(down: dict) -> List[str]:
+    """Mean and sample standard deviation over a task's seeds (the unseeded run is seed 0),
+    per source; only for tasks run with more than one seed."""
+    import numpy as np
+
+    runs = {}  # (source, task) -> records, one per seed
+    for key, record in down.items():
+        source, task = key.rsplit('/', 1)
+        runs.setdefault((source, split_task(task)[0]), []).append(record)
+    rows = []
+    for (source, task), records in sorted(runs.items()):
+        if len(records) > 1:
+            spread = [
+                f'{np.mean(v):.2f} ± {np.std(v, ddof=1):.2f}'
+                for v in ([r[s] for r in records] for s in ('val_top1', 'test_top1'))
+            ]
+            rows.append(f'| {source} | {task} | {len(records)} | {spread[0]} | {spread[1]} |')
+    if not rows:
+        return []
+    return [
+        '',
+        'Over seeds (labelled subset, held-out split and run redrawn): mean ± standard deviation.',
+        '',
+        '| source | task | seeds | val top-1 | test top-1 |',
+        '|---|---|---|---|---|',
+        *rows,
+    ]
 
 
 def plot(results: dict, path: Path, tasks: List[str]) -> None:

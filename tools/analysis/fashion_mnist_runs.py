@@ -140,14 +140,33 @@ def pretraining_config(run: Pretraining, settings: Settings):
     return cfg
 
 
+def split_task(task: str):
+    """'ft-k100-seed3' -> ('ft-k100', 3); 'probe' -> ('probe', None). A seed redraws the
+    labelled subset and the held-out split (``ClassBalancedSplit``) and seeds the run."""
+    match = re.fullmatch(r'(select|{})(?:-seed(\d+))?'.format('|'.join(DOWNSTREAM)), task)
+    if match is None:
+        raise ValueError(
+            f"unknown downstream task {task!r}: allowed are 'select', {', '.join(DOWNSTREAM)}, "
+            "each optionally with '-seed<N>'"
+        )
+    base, seed = match.groups()
+    return base, None if seed is None else int(seed)
+
+
 def downstream_config(task: str, checkpoint: Optional[str], settings: Settings, work_dir):
-    """Task 'select' is 'ft-k100' with the select phase's shorter schedule."""
+    """Task 'select' is 'ft-k100' with the select phase's shorter schedule; '<task>-seed<N>'
+    is <task> with seed N (see ``split_task``)."""
+    base, seed = split_task(task)
     # in-memory 28-px images and a light pipeline: workers would cost more than they save
-    path = DOWNSTREAM['ft-k100' if task == 'select' else task]
+    path = DOWNSTREAM['ft-k100' if base == 'select' else base]
     cfg = load_config(path, settings, work_dir, workers=0)
-    set_epochs(cfg, settings.ft_epochs.get(task, cfg.train_cfg.max_epochs))
-    if task in settings.labels_per_class:
-        cfg.train_dataloader.dataset.num_per_class = settings.labels_per_class[task]
+    set_epochs(cfg, settings.ft_epochs.get(base, cfg.train_cfg.max_epochs))
+    if base in settings.labels_per_class:
+        cfg.train_dataloader.dataset.num_per_class = settings.labels_per_class[base]
+    if seed is not None:  # train and held-out parts of one seed never overlap
+        cfg.randomness.seed = seed
+        cfg.train_dataloader.dataset.seed = seed
+        cfg.val_dataloader.dataset.seed = seed
     if settings.holdout_per_class is not None:
         cfg.train_dataloader.dataset.holdout_per_class = settings.holdout_per_class
         cfg.val_dataloader.dataset.holdout_per_class = settings.holdout_per_class

@@ -4,7 +4,7 @@
         [--phase select|compare|pretrain|evaluate|all]
         [--epochs 1 2] [--train-images N] [--full] [--data-root data/fashion_mnist]
         [--work-dir work_dirs/fashion_mnist_study] [--workers 2] [--time-limit MIN]
-        [--no-equal-time]
+        [--no-equal-time] [--seeds 1 2] [--sources scratch RUN_ID ...]
 
 Pretrains the study's ViT (configs/ebm/*_fashion-mnist.py, configs/mae/*_fashion-mnist.py)
 on the 60,000 Fashion-MNIST training images without labels, then for each checkpoint (and
@@ -27,7 +27,10 @@ Phases:
   later; a run killed part-way resumes at its last epoch.
 - ``evaluate``: every downstream task for scratch and for each pretraining results.json
   holds, pretraining nothing: it can run beside ``pretrain`` in the same work dir (saving
-  merges both processes' records).
+  merges both processes' records); ``--sources`` splits it between processes.
+
+``--seeds`` adds ft-k100 runs with other seeds (each redraws the labelled images, the
+held-out split and the run's randomness); the report gives their mean and spread.
 
 Energy checkpoints also get restoration PSNR gains (dB, last step against the corrupted
 input) on 256 test images, per corruption. Results go to ``<work-dir>/results.json`` after
@@ -156,13 +159,21 @@ class Study:
             for task in tasks:
                 self.downstream(run.run_id, record['checkpoint'], task)
 
-    def evaluate_recorded(self, tasks: List[str]) -> None:
-        """``tasks`` for scratch and every pretraining results.json holds now; pretrains
-        nothing, so it can run while another process trains into the same work dir."""
-        self.evaluate(None, tasks)
-        for run_id, record in list(self.results['pretraining'].items()):
-            for task in tasks:
-                self.downstream(run_id, record['checkpoint'], task)
+    def evaluate_recorded(self, tasks: List[str], sources: Optional[List[str]] = None) -> None:
+        """``tasks`` for scratch and every pretraining results.json holds now (or only
+        ``sources`` of them); pretrains nothing, so it can run while another process trains
+        into the same work dir, or beside another 'evaluate' of other sources."""
+        recorded = {'scratch': None, **self.results['pretraining']}
+        unknown = [source for source in sources or () if source not in recorded]
+        if unknown:
+            raise ValueError(
+                f'--sources {" ".join(unknown)}: not in {self.path}; recorded are '
+                f'{", ".join(recorded)}'
+            )
+        for source, record in recorded.items():
+            if sources is None or source in sources:
+                for task in tasks:
+                    self.downstream(source, record and record['checkpoint'], task)
 
     def select(self, epochs, train_images, methods=('energy', 'mae'), imported=()) -> None:
         """Run the candidates of ``methods``, then choose each method's best by validation
@@ -253,6 +264,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument('--ft-epochs', type=int, default=None, help='ft-k100 (default 100)')
     parser.add_argument('--probe-epochs', type=int, default=None, help='probe (default 30)')
+    parser.add_argument(
+        '--seeds', type=int, nargs='+', default=[], help='ft-k100 again with these seeds'
+    )
+    parser.add_argument(
+        '--sources', nargs='+', default=None, help="evaluate: only these ('scratch', run ids)"
+    )
     parser.add_argument('--holdout-per-class', type=int, default=None, help='default 500')
     parser.add_argument('--labels-per-class', type=int, default=None, help='ft-k100: 100')
     parser.add_argument('--probe-per-class', type=int, default=None, help='probe: 1000')
@@ -282,6 +299,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     batch = args.batch_size or 256
     if args.train_images and args.train_images < batch:
         parser.error(f'--train-images must be >= the batch {batch}, got {args.train_images}')
+    if any(seed < 0 for seed in args.seeds):
+        parser.error(f'--seeds must be >= 0, got {args.seeds}')
+    if args.sources and args.phase != 'evaluate':
+        parser.error(f'--sources is for --phase evaluate, not --phase {args.phase}')
     if args.workers < 0:
         parser.error(f'--workers must be >= 0, got {args.workers}')
     if args.time_limit is not None and args.time_limit <= 0:
@@ -335,14 +356,20 @@ def main(argv=None) -> int:
     if args.time_limit:
         settings.deadline = time.time() + 60 * args.time_limit
     study = Study(settings)
+    # seed 0 is the configs' own draw of the labelled subset
+    tasks = ['ft-k100', 'probe'] + [f'ft-k100-seed{s}' for s in sorted(set(args.seeds) - {0})]
     if args.phase in ('select', 'all'):
         study.select(min(epochs), train_images, args.select_methods, args.selection_from)
     if args.phase in ('compare', 'all'):
-        study.compare(epochs, ['ft-k100', 'probe'], train_images, args.full, args.equal_time)
+        study.compare(epochs, tasks, train_images, args.full, args.equal_time)
     if args.phase == 'pretrain':  # compare's pretraining only (downstream in a later run)
         study.compare(epochs, [], train_images, full=False, equal_time=args.equal_time)
     if args.phase == 'evaluate':  # downstream of what is pretrained (e.g. while 'pretrain' runs)
-        study.evaluate_recorded(['ft-k100', 'probe'] + ['ft-full'] * args.full)
+        try:
+            study.evaluate_recorded(tasks + ['ft-full'] * args.full, args.sources)
+        except ValueError as error:
+            print(f'error: {error}', file=sys.stderr)
+            return 2
     study.save()
     print((settings.work_dir / 'results.md').read_text())
     return 0
