@@ -37,8 +37,8 @@ input) on 256 test images, per corruption. Results go to ``<work-dir>/results.js
 every run (a rerun skips what is there: resumable), with ``results.md`` (tables) and
 ``results.png`` (top-1 against pretraining epochs and minutes, one line per method).
 Grids: the default (pretraining on the first 12,800 training images for 1 and 2 epochs,
-fine-tune 100 epochs, probe 10) took about an hour on 2 CPU cores when its fine-tunes were
-50 epochs (not re-timed since); ``--long`` is the paper's
+fine-tune 100 epochs, probe 10) should take 60-75 minutes on 2 CPU cores (estimated from its
+cells' times, not run whole); ``--long`` is the paper's
 protocol in miniature for a GPU (all 60,000 images, 1, 3 and 10 epochs, the configs'
 downstream schedules, ``--full``); ``--quick`` shrinks everything (5,120 images, 1 epoch,
 short downstream schedules) to check the pipeline in about 10 minutes; its numbers mean
