@@ -101,7 +101,9 @@ def test_study_selects_on_validation_compares_and_resumes(data_root, tmp_path, m
     def two_energy_recipes_and_mae(epochs, train_images):
         runs = [
             study.Pretraining('energy', epochs, train_images=train_images),
-            study.Pretraining('energy', epochs, target_rms=0.1, train_images=train_images),
+            study.Pretraining(
+                'energy', epochs, target_rms=0.1, alpha_lr_mult=100, train_images=train_images
+            ),
             study.Pretraining('mae', epochs, train_images=train_images),
         ]
         return runs
@@ -119,7 +121,10 @@ def test_study_selects_on_validation_compares_and_resumes(data_root, tmp_path, m
     pre, down = results['pretraining'], results['downstream']
 
     # selection by validation top-1 of the short fine-tune, among the candidates only
-    energy_ids = ['energy_gridmask_e1_n256', 'energy_gridmask_target_rms=0.1_e1_n256']
+    energy_ids = [
+        'energy_gridmask_e1_n256',
+        'energy_gridmask_target_rms=0.1_alpha_lr_mult=100_e1_n256',
+    ]
     scores = [down[f'{run_id}/select']['val_top1'] for run_id in energy_ids]
     best = energy_ids[int(np.argmax(scores))]
     chosen = study.Pretraining(**results['selection']['energy'])
@@ -139,6 +144,11 @@ def test_study_selects_on_validation_compares_and_resumes(data_root, tmp_path, m
         assert f'{run_id}/ft-full' in down
     energy = pre[f'{recipe}_e1_n256']
     assert energy['alpha'] > 0
+    for run_id in energy_ids:  # alpha as the first batch set it, then trained
+        assert (
+            pre[run_id]['alpha_initial'] > 0
+            and pre[run_id]['alpha'] != pre[run_id]['alpha_initial']
+        )
     gains = energy['restoration']['grid_mask']
     assert np.isfinite(gains['gain'])
     assert gains['gain'] == pytest.approx(gains['psnr_last'] - gains['psnr_corrupted'])
@@ -282,6 +292,29 @@ def test_a_seeded_task_redraws_the_labelled_and_held_out_images(data_root, tmp_p
     assert picked['ft-k100'][1] != picked['ft-k100-seed1'][1]
     with pytest.raises(ValueError, match="unknown downstream task 'ft-k100-s1'"):
         study.downstream_config('ft-k100-s1', None, settings, tmp_path / 'bad')
+
+
+@pytest.mark.parametrize('alpha_lr_mult', [None, 100.0])
+def test_alpha_lr_mult_reaches_the_optimizer(tmp_path, alpha_lr_mult):
+    """The candidate's multiplier is alpha's lr in the optimizer mmengine builds (weight
+    decay stays off); every other parameter keeps the base lr."""
+    from mmengine.optim import build_optim_wrapper
+
+    init_default_scope('mmpretrain')
+    settings = study.Settings(data_root=str(tmp_path), work_dir=tmp_path, workers=0)
+    run = study.Pretraining('energy', 1, alpha_lr_mult=alpha_lr_mult)
+    assert ('alpha_lr_mult=100' in run.run_id) == (alpha_lr_mult is not None)
+    cfg = study.pretraining_config(run, settings)
+    model = MODELS.build(cfg.model)
+    optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    base = cfg.optim_wrapper.optimizer.lr
+    (alpha_group,) = [
+        g for g in optimizer.param_groups if any(p is model.alpha for p in g['params'])
+    ]
+    assert alpha_group['lr'] == pytest.approx(base * (alpha_lr_mult or 1))
+    assert alpha_group['weight_decay'] == 0
+    others = [g['lr'] for g in optimizer.param_groups if g is not alpha_group]
+    assert others and all(lr == pytest.approx(base) for lr in others)
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):

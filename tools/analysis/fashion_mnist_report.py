@@ -22,8 +22,8 @@ def write_report(results: dict, folder: Path) -> None:
     lines += [
         'Top-1 (%) on the 5,000 held-out training images (val) and the 10,000 test images (test).',
         '',
-        header + ' | restoration gain (dB) |',
-        '|' + '---|' * (5 + 2 * len(tasks)),
+        header + ' | restoration gain (dB) | alpha: first batch -> end |',
+        '|' + '---|' * (6 + 2 * len(tasks)),
     ]
     rows = [('scratch', None)] + sorted(
         results['pretraining'].items(), key=lambda kv: (kv[1]['method'], kv[1]['epochs'])
@@ -39,8 +39,9 @@ def write_report(results: dict, folder: Path) -> None:
             f'{name} {value["gain"]:+.2f}'
             for name, value in ((record or {}).get('restoration') or {}).items()
         )
+        alpha = alpha_change(record or {})
         scores = ' | '.join(f'{cell(source, t, "val_top1")} | {cell(source, t)}' for t in tasks)
-        lines.append(f'| {name} | {epochs} | {minutes} | {rate} | {scores} | {gains} |')
+        lines.append(f'| {name} | {epochs} | {minutes} | {rate} | {scores} | {gains} | {alpha} |')
     lines += seed_spread(down)
     if results['selection']:
         lines += ['', 'Chosen by validation top-1 of "select" (ft-k100, shorter):', '']
@@ -48,6 +49,14 @@ def write_report(results: dict, folder: Path) -> None:
             lines.append(f'- {method}: {Pretraining(**run).recipe}')
     (folder / 'results.md').write_text('\n'.join(lines) + '\n')
     plot(results, folder / 'results.png', [t for t in tasks if t != 'select'])
+
+
+def alpha_change(record: dict) -> str:
+    """'first -> end' of an energy run's alpha ('?' where the first is not recorded)."""
+    if 'alpha' not in record:
+        return ''
+    first = record.get('alpha_initial')
+    return f'{"?" if first is None else f"{first:.3g}"} -> {record["alpha"]:.3g}'
 
 
 def seed_spread(down: dict) -> List[str]:

@@ -32,12 +32,13 @@ class Pretraining:
     lr: Optional[float] = None  # None: the config's
     target_rms: Optional[float] = None  # energy: first-step RMS (InitialStepSizeHook)
     num_steps: Optional[int] = None  # energy: N
+    alpha_lr_mult: Optional[float] = None  # energy: alpha's lr multiplier (None: 1)
     train_images: Optional[int] = None  # None: all 60,000
 
     @property
     def recipe(self) -> str:
         parts = [self.method] + ([self.corruption] if self.method == 'energy' else [])
-        for key in ('lr', 'target_rms', 'num_steps'):
+        for key in ('lr', 'target_rms', 'num_steps', 'alpha_lr_mult'):
             value = getattr(self, key)
             if value is not None:
                 parts.append(f'{key}={value:g}')
@@ -63,6 +64,9 @@ def candidates(epochs: int, train_images: Optional[int]) -> List[Pretraining]:
         dict(lr=3e-3),
         dict(corruption='randmask-large'),
         dict(corruption='mixed'),
+        # alpha barely moves at the base lr (Adam steps a scalar by about lr): let it learn
+        dict(alpha_lr_mult=10),
+        dict(alpha_lr_mult=100),
     ]
     mae = [dict(), dict(lr=1e-3)]  # MAE's base lr 1.5e-4 and ours
     return [Pretraining('energy', epochs, train_images=train_images, **kw) for kw in energy] + [
@@ -133,6 +137,8 @@ def pretraining_config(run: Pretraining, settings: Settings):
         hook.target_rms = run.target_rms
     if run.num_steps is not None:
         cfg.model.num_steps = run.num_steps
+    if run.alpha_lr_mult is not None:
+        cfg.optim_wrapper.paramwise_cfg.custom_keys['alpha'].lr_mult = run.alpha_lr_mult
     if run.train_images:
         cfg.train_dataloader.dataset.indices = run.train_images
     if settings.batch_size:

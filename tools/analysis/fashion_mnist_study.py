@@ -37,10 +37,9 @@ input) on 256 test images, per corruption. Results go to ``<work-dir>/results.js
 every run (a rerun skips what is there: resumable), with ``results.md`` (tables) and
 ``results.png`` (top-1 against pretraining epochs and minutes, one line per method).
 Grids: the default (pretraining on the first 12,800 training images for 1 and 2 epochs,
-fine-tune 100 epochs, probe 10) should take 60-75 minutes on 2 CPU cores (estimated from its
-cells' times, not run whole); ``--long`` is the paper's
-protocol in miniature for a GPU (all 60,000 images, 1, 3 and 10 epochs, the configs'
-downstream schedules, ``--full``); ``--quick`` shrinks everything (5,120 images, 1 epoch,
+fine-tune 100 epochs, probe 10) fits in 45 minutes on 2 CPU cores (README); ``--long`` is
+the paper's protocol in miniature for a GPU (all 60,000 images, 1, 3 and 10 epochs, the
+configs' downstream schedules, ``--full``); ``--quick`` shrinks everything (5,120 images, 1 epoch,
 short downstream schedules) to check the pipeline in about 10 minutes; its numbers mean
 little. Explicit options override a grid's values.
 """
@@ -127,7 +126,10 @@ class Study:
         )
         if run.method == 'energy':
             model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-            record['alpha'] = float(model.alpha.detach())
+            record['alpha'] = float(model.alpha.detach())  # at the end; and as first set:
+            step_size = [h for h in runner.hooks if type(h).__name__ == 'InitialStepSizeHook']
+            if step_size and step_size[0].record:
+                record['alpha_initial'] = step_size[0].record['alpha']
             record['restoration'] = restoration_gains(model, cfg, self.settings)
         self.results['pretraining'][run.run_id] = record
         self.save()
