@@ -17,6 +17,7 @@ from mmpretrain_ebm.datasets import class_balanced_split
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tools' / 'analysis'))
+import fashion_mnist_report as report  # noqa: E402
 import fashion_mnist_study as study  # noqa: E402
 
 
@@ -156,6 +157,11 @@ def test_study_selects_on_validation_compares_and_resumes(data_root, tmp_path, m
     # report
     table = (work / 'results.md').read_text()
     assert 'none (scratch)' in table and f'| {chosen.recipe} (256 images) | 1 |' in table
+    alpha = f'| {energy["alpha_initial"]:.3g} -> {energy["alpha"]:.3g} |'
+    assert any(
+        row.startswith(f'| {chosen.recipe} (256') and row.endswith(alpha)
+        for row in table.splitlines()
+    )
     assert (work / 'results.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
     # resumable: a rerun trains nothing
@@ -315,6 +321,21 @@ def test_alpha_lr_mult_reaches_the_optimizer(tmp_path, alpha_lr_mult):
     assert alpha_group['weight_decay'] == 0
     others = [g['lr'] for g in optimizer.param_groups if g is not alpha_group]
     assert others and all(lr == pytest.approx(base) for lr in others)
+
+
+def test_seed_values_are_one_sources_runs_of_one_task_over_seeds():
+    """The plot's error bars: the unseeded run and every '-seed<N>' of that task and source."""
+    down = {
+        'a/ft-k100': dict(test_top1=70.0),
+        'a/ft-k100-seed1': dict(test_top1=72.0),
+        'a/ft-k100-seed12': dict(test_top1=71.0),
+        'a/probe': dict(test_top1=60.0),
+        'a/ft-full': dict(test_top1=80.0),
+        'ab/ft-k100-seed1': dict(test_top1=10.0),
+    }
+    assert sorted(report.seed_values(down, 'a', 'ft-k100')) == [70.0, 71.0, 72.0]
+    assert report.seed_values(down, 'a', 'probe') == [60.0]
+    assert report.seed_values(down, 'b', 'ft-k100') == []
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):

@@ -90,6 +90,7 @@ def seed_spread(down: dict) -> List[str]:
 
 def plot(results: dict, path: Path, tasks: List[str]) -> None:
     import matplotlib
+    import numpy as np
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -98,27 +99,61 @@ def plot(results: dict, path: Path, tasks: List[str]) -> None:
         return
     figure, axes = plt.subplots(len(tasks), 2, figsize=(9, 3.2 * len(tasks)), squeeze=False)
     chosen = {m: Pretraining(**r).recipe for m, r in results['selection'].items()}
+    down = results['downstream']
     for row, task in enumerate(tasks):
         scratch = results['downstream'].get(f'scratch/{task}')
         for col, x_key in enumerate(('epochs', 'minutes')):
             ax = axes[row][col]
             for method in ('energy', 'mae'):
                 recipe = chosen.get(method)
-                points = sorted(
-                    (record[x_key], results['downstream'][f'{rid}/{task}']['test_top1'])
+                runs = sorted(
+                    (record[x_key], rid)
                     for rid, record in results['pretraining'].items()
                     if record['method'] == method
                     and (recipe is None or record['recipe'] == recipe)
-                    and f'{rid}/{task}' in results['downstream']
+                    and f'{rid}/{task}' in down
                 )
-                if points:
-                    ax.plot(*zip(*points), marker='o', label=recipe or method)
+                if runs:
+                    xs = [x for x, _ in runs]
+                    ys = [down[f'{rid}/{task}']['test_top1'] for _, rid in runs]
+                    (line,) = ax.plot(xs, ys, marker='o', label=recipe or method)
+                    for x, rid in runs:
+                        errorbar(ax, down, rid, task, x, line.get_color())
             if scratch:
                 ax.axhline(scratch['test_top1'], color='grey', linestyle='--', label='scratch')
+                values = seed_values(down, 'scratch', task)
+                if len(values) > 1:
+                    mean, sd = np.mean(values), np.std(values, ddof=1)
+                    ax.axhspan(mean - sd, mean + sd, color='grey', alpha=0.15)
             ax.set_xlabel(f'pretraining {x_key}')
             ax.set_ylabel(f'{task} test top-1 (%)')
             ax.grid(alpha=0.3)
         axes[row][0].legend(fontsize=7)
+    figure.suptitle(
+        'lines: seed 0; open squares, grey band: mean ± sd over seeds where run', fontsize=8
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def seed_values(down: dict, source: str, task: str) -> List[float]:
+    """Test top-1 of ``source``'s runs of ``task`` over its seeds (the unseeded run and every
+    '<task>-seed<N>')."""
+    return [
+        record['test_top1']
+        for key, record in sorted(down.items())
+        if key.rsplit('/', 1)[0] == source and split_task(key.rsplit('/', 1)[1])[0] == task
+    ]
+
+
+def errorbar(ax, down: dict, source: str, task: str, x: float, color) -> None:
+    """Mean ± sample sd over seeds at ``x``, where ``task`` ran with more than one seed."""
+    import numpy as np
+
+    values = seed_values(down, source, task)
+    if len(values) > 1:
+        ax.errorbar(
+            x, np.mean(values), yerr=np.std(values, ddof=1), fmt='s', mfc='none',
+            color=color, capsize=3,
+        )  # fmt: skip
