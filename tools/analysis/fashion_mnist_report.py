@@ -101,7 +101,7 @@ def plot(results: dict, path: Path, tasks: List[str]) -> None:
     chosen = {m: Pretraining(**r).recipe for m, r in results['selection'].items()}
     down = results['downstream']
     for row, task in enumerate(tasks):
-        scratch = results['downstream'].get(f'scratch/{task}')
+        scratch = down.get(f'scratch/{task}')
         for col, x_key in enumerate(('epochs', 'minutes')):
             ax = axes[row][col]
             for method in ('energy', 'mae'):
