@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import List
 
+import numpy as np
 from fashion_mnist_runs import DOWNSTREAM, Pretraining, split_task
 
 
@@ -62,8 +63,6 @@ def alpha_change(record: dict) -> str:
 def seed_spread(down: dict) -> List[str]:
     """Mean and sample standard deviation over a task's seeds (the unseeded run is seed 0),
     per source; only for tasks run with more than one seed."""
-    import numpy as np
-
     runs = {}  # (source, task) -> records, one per seed
     for key, record in down.items():
         source, task = key.rsplit('/', 1)
@@ -90,7 +89,6 @@ def seed_spread(down: dict) -> List[str]:
 
 def plot(results: dict, path: Path, tasks: List[str]) -> None:
     import matplotlib
-    import numpy as np
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -149,8 +147,6 @@ def seed_values(down: dict, source: str, task: str) -> List[float]:
 
 def errorbar(ax, down: dict, source: str, task: str, x: float, color) -> None:
     """Mean ± sample sd over seeds at ``x``, where ``task`` ran with more than one seed."""
-    import numpy as np
-
     values = seed_values(down, source, task)
     if len(values) > 1:
         ax.errorbar(
