@@ -39,7 +39,7 @@ CONSTRAINTS="$ROOT/requirements/constraints.txt"  # the pinned stack, applied to
 [[ -f "$CONSTRAINTS" ]] || fail "the pinned stack $CONSTRAINTS is missing"
 pinned() {  # the version that $CONSTRAINTS pins distribution $1 to
     local line
-    while IFS= read -r line; do
+    while IFS= read -r line || [[ -n $line ]]; do  # a last line without newline too
         [[ $line == "$1=="* ]] && { line=${line#"$1=="}; printf '%s\n' "${line%%[ ;#]*}"; return; }
     done <"$CONSTRAINTS"
     fail "$CONSTRAINTS pins no $1"
@@ -63,7 +63,9 @@ inputs_hash() {
 }
 STAMP="$VENV/.mmpretrain_ebm-setup"
 STAMP_LEVEL= STAMP_HASH=
-[[ -f "$STAMP" ]] && read -r STAMP_LEVEL STAMP_HASH _ <"$STAMP"
+# `read` fails at end of file (an empty stamp, or one without its final newline) after setting
+# what it read: under `set -e` that must not end the script, the stamp is then just outdated
+if [[ -f "$STAMP" ]]; then read -r STAMP_LEVEL STAMP_HASH _ <"$STAMP" || true; fi
 if [[ $STAMP_HASH == "$(inputs_hash)" && ($STAMP_LEVEL == full || $LEVEL == core) ]]; then
     say "environment $VENV is up to date ($STAMP_LEVEL stack)"
     exit 0

@@ -287,3 +287,21 @@ def test_an_unknown_level_is_refused_before_anything_is_installed(tmp_path):
         assert result.returncode == 1
         assert result.stderr == f'[setup_env] error: {message}\n'
         assert not (tmp_path / 'log').exists()
+
+
+def test_an_empty_or_unterminated_stamp_is_an_outdated_one_not_a_silent_exit(tmp_path):
+    """`read` at end of file fails under `set -e`: an empty stamp, or one without its final
+    newline, must count as outdated (the venv is updated), not stop the script silently."""
+    for content in ('', 'full ' + '0' * 64):
+        stub_venv(tmp_path)
+        (tmp_path / 'mmcv_state').write_text('ok\n')
+        (tmp_path / 'mmcv_state.deps').touch()
+        stamp = tmp_path / 'venv' / '.mmpretrain_ebm-setup'
+        stamp.write_text(content)
+        result = run_setup(tmp_path, 'core', EBM_VENV='venv', CXX='/nonexistent/g++')
+        assert result.returncode == 0, (content, result.stdout, result.stderr)
+        assert 'mmcv 2.1.0 with ops is already installed' in result.stdout
+        assert stamp_level(tmp_path / 'venv') == 'full'
+        # and the next run finds the venv up to date
+        again = run_setup(tmp_path, 'core', EBM_VENV='venv', CXX='/nonexistent/g++')
+        assert again.stdout.endswith('is up to date (full stack)\n'), again.stdout
