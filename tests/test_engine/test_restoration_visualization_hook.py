@@ -142,6 +142,57 @@ def test_an_unreadable_fixed_image_is_skipped_for_the_next(photo_crops_dir, tmp_
     assert (tmp_path / 'work' / 'held_out.png').is_file()
 
 
+def test_junk_files_sorted_first_do_not_stop_training(photo_crops_dir, tmp_path):
+    """Unreadable files that sort first (as macOS's ``._name.png`` do; CustomDataset skips
+    hidden files, so here ``_junk*.png``): the picker skips them with a warning; it does not
+    apply the training loader's share of failed loads (which assumes shuffled loads), so
+    training starts."""
+    held_out = tmp_path / 'held_out'
+    held_out.mkdir()
+    rockets = sorted(photo_crops_dir.glob('rocket_*.png'))[:3]
+    for index in range(12):  # more than the 8 failed loads in a row that stop training
+        (held_out / f'_junk{index:02d}.png').write_bytes(b'\x00\x05\x16\x07' + bytes(60))
+    for path in rockets:
+        (held_out / path.name).write_bytes(path.read_bytes())
+    cfg = tiny_demo_run_config(
+        photo_crops_dir,
+        tmp_path / 'work',
+        max_iters=1,
+        num_images=2,
+        name='held_out',
+        dataset=dict(type='CustomDataset', data_root=str(held_out), with_label=False),
+    )
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hook = next(h for h in runner.hooks if isinstance(h, RestorationVisualizationHook))
+    # index 0 (junk) gives way to the first rocket; index 14, the last, is a rocket
+    assert [Path(p).name for p in hook.image_paths] == ['rocket_0.png', rockets[-1].name]
+    log = next((tmp_path / 'work').glob('*/*.log')).read_text()
+    assert f'skipping unreadable image {held_out / "_junk00.png"} ' in log
+    assert 'UnreadableImagesError' not in log
+    assert (tmp_path / 'work' / 'held_out.png').is_file()
+
+
+def test_the_picker_scans_a_bounded_number_of_files(tmp_path):
+    """A folder of junk: the picker gives up after ``max_scanned`` files with an error that
+    names the count and an example, instead of trying every file."""
+    from mmpretrain.registry import DATASETS
+
+    for index in range(40):
+        (tmp_path / f'junk{index:02d}.png').write_text('not an image')
+    dataset = DATASETS.build(
+        dict(type='CustomDataset', data_root=str(tmp_path), with_label=False, pipeline=[])
+    )
+    hook = RestorationVisualizationHook(num_images=2, max_scanned=10)
+    with pytest.raises(ValueError, match=r'none of the 10 images scanned .*junk00\.png'):
+        hook._pick_images(dataset)
+    # one readable file among the first ten: fewer images than asked, with a warning
+    cv2.imwrite(str(tmp_path / 'junk03.png'), np.full((8, 8, 3), 100, np.uint8))
+    assert [Path(p).name for p in hook._pick_images(dataset)] == ['junk03.png']
+    with pytest.raises(ValueError, match='max_scanned must be an int >= 1, got 0'):
+        RestorationVisualizationHook(max_scanned=0)
+
+
 def test_the_first_drawing_uses_the_alpha_set_on_the_first_batch(
     photo_crops_dir, tmp_path, monkeypatch
 ):

@@ -1,5 +1,6 @@
 """Draw restoration chains of a fixed batch during pretraining."""
 
+import logging
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
@@ -7,6 +8,7 @@ import cv2
 import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmpretrain.registry import DATASETS, HOOKS
 
@@ -38,7 +40,8 @@ class RestorationVisualizationHook(Hook):
     """Every ``interval`` training iterations, restore a fixed batch and draw the chains.
 
     The fixed batch is ``num_images`` images of ``dataset`` (evenly spaced indices; an
-    unreadable file is skipped with a warning for the next index), each
+    unreadable file is skipped with a warning for the next index, at most ``max_scanned``
+    files are tried), each
     corrupted once by every corruption of the training pipeline (a ``MixedCorruption``
     contributes each of its parts), with a fixed seed: the same corrupted inputs at every
     drawing, so the pictures show the model improving. Each drawing goes to the runner's
@@ -68,6 +71,8 @@ class RestorationVisualizationHook(Hook):
         seed: Seed of the corruptions of the fixed batch.
         name: Name of the drawings, of the PSNR scalars and of the final PNG.
         curves: Also draw the training curves.
+        max_scanned: At most this many files are tried for the fixed batch (unreadable ones
+            are skipped); none readable among them is an error.
     """
 
     priority = 'LOW'
@@ -82,12 +87,14 @@ class RestorationVisualizationHook(Hook):
         seed: int = 0,
         name: str = 'restoration',
         curves: bool = True,
+        max_scanned: int = 64,
     ) -> None:
         _check_int(interval, 'interval', low=1)
         _check_int(num_images, 'num_images', low=1)
         if img_size is not None:
             _check_int(img_size, 'img_size', low=1, none_allowed=True)
         _check_int(seed, 'seed', low=0)
+        _check_int(max_scanned, 'max_scanned', low=1)
         if corruptions is not None and (
             not isinstance(corruptions, (list, tuple))
             or not corruptions
@@ -114,6 +121,7 @@ class RestorationVisualizationHook(Hook):
         self.seed = seed
         self.name = name
         self.curves = curves
+        self.max_scanned = max_scanned
         self.image_paths: List[str] = []
         self._last_step = -1
         self._last_image: Optional[np.ndarray] = None
@@ -135,26 +143,54 @@ class RestorationVisualizationHook(Hook):
 
     def _pick_images(self, dataset) -> List[str]:
         """``num_images`` readable image paths of ``dataset``, evenly spaced: an unreadable
-        file is skipped with :class:`LoadImageFromFileOrSkip`'s warning for the next index
-        (which stops, as in training, a dataset of mostly unreadable files)."""
+        file is skipped with a warning for the next index. At most ``max_scanned`` files are
+        tried in all; fewer readable images than asked cost a warning, none an error.
+
+        The training loader's stop rule (a share of failed loads) is not applied: it assumes
+        shuffled, independent loads, and this scan is in order, so a few unreadable files
+        that sort first (macOS's ``._name.jpg``) would look like a folder of junk.
+        """
         size = len(dataset)
         if size == 0:
             raise ValueError('the dataset for restoration chains is empty')
         loader = LoadImageFromFileOrSkip()
         starts = np.linspace(0, size - 1, min(self.num_images, size)).round().astype(int)
         paths: List[str] = []
-        tried = set()
+        tried: List[str] = []
+        tried_indices = set()
         for start in starts:
             for index in (int(start + offset) % size for offset in range(size)):
-                if index in tried:
+                if len(tried) >= self.max_scanned:
+                    break
+                if index in tried_indices:
                     continue
-                tried.add(index)
+                tried_indices.add(index)
                 path = self._image_path(dataset, index)
-                if loader(dict(img_path=path)) is not None:
+                tried.append(path)
+                _, error = loader._load(dict(img_path=path))  # no stop rule: see above
+                if error is None:
                     paths.append(path)
                     break
+                print_log(
+                    f'skipping unreadable image {path} ({error}) for the fixed images of '
+                    f'{self.name}',
+                    logger='current',
+                    level=logging.WARNING,
+                )
+        unreadable = len(tried) - len(paths)
         if not paths:
-            raise ValueError(f'none of the {size} images of the dataset could be read')
+            raise ValueError(
+                f'none of the {len(tried)} images scanned of the dataset ({size} images, at '
+                f'most max_scanned={self.max_scanned} scanned) could be read, e.g. {tried[0]}'
+            )
+        if len(paths) < len(starts):
+            print_log(
+                f'{self.name}: {len(paths)} fixed images instead of {len(starts)}: '
+                f'{unreadable} of the {len(tried)} files scanned (max_scanned='
+                f'{self.max_scanned}) could not be read',
+                logger='current',
+                level=logging.WARNING,
+            )
         return paths
 
     @staticmethod
