@@ -1,21 +1,24 @@
-"""``inference_model`` that knows our energy models, and a strict ``FeatureExtractor``.
+"""``inference_model`` that knows our energy models, and inferencers that read images as the
+config says.
 
-mmpretrain's ``inference_model`` picks an inferencer from the task of a model-zoo entry, so it
-has none for a model built from a config, nor for our pretraining algorithm. This one picks by
-the model's type: an ``EnergyRestorationAlgorithm`` gets :class:`RestorationInferencer`, an
-``ImageClassifier`` (e.g. one fine-tuned from our configs) mmpretrain's
-``ImageClassificationInferencer``, anything else mmpretrain's own choice. Importing
-:mod:`mmpretrain_ebm` puts it in place of ``mmpretrain.inference_model`` (and
-``mmpretrain.apis.inference_model``), so import the package before taking the name from
-mmpretrain.
+mmpretrain's ``inference_model`` picks an inferencer from the task of a model-zoo entry in a
+table of its own (mmpretrain 1.2 offers no registry or hook for another inferencer), so it has
+none for a model built from a config, nor for our pretraining algorithm. Ours, under our own
+name (``from mmpretrain_ebm.apis import inference_model``; importing :mod:`mmpretrain_ebm`
+leaves ``mmpretrain.inference_model`` as it is), picks by the model's type: an
+``EnergyRestorationAlgorithm`` gets :class:`RestorationInferencer`, an ``ImageClassifier``
+(e.g. one fine-tuned from our configs) :class:`ClassifierInferencer`, anything else
+mmpretrain's own choice.
+
+mmpretrain's inferencers read every image as colour; ours (:class:`FeatureExtractor`,
+:class:`ClassifierInferencer`, :class:`RestorationInferencer`) load with the ``color_type``
+of the config's test pipeline (or ``inference_pipeline``), so a grey model reads grey images.
 """
 
 from inspect import signature
 from pathlib import Path
 from typing import Union
 
-import mmpretrain
-import mmpretrain.apis
 import torch
 from mmengine.config import Config
 from mmengine.model import BaseModel
@@ -25,7 +28,7 @@ from mmpretrain.apis.model import ModelHub
 from mmpretrain.apis.model import inference_model as mmpretrain_inference_model
 
 from .model import get_model, model_with_checkpoint
-from .restoration import RestorationInferencer, inputs_to_list
+from .restoration import ConfigPipelineMixin, RestorationInferencer, inputs_to_list
 
 ENERGY_MODEL = 'EnergyRestorationAlgorithm'
 CLASSIFIER = 'ImageClassifier'
@@ -57,14 +60,14 @@ def inference_model(model, *args, **kwargs):
     kind = _model_type(model)
     inferencer_type = {
         ENERGY_MODEL: RestorationInferencer,
-        CLASSIFIER: ImageClassificationInferencer,
+        CLASSIFIER: ClassifierInferencer,
     }.get(kind)
     if inferencer_type is None:
         return mmpretrain_inference_model(model, *args, **kwargs)
     init_kwargs = {
         k: kwargs.pop(k) for k in list(kwargs) if k in signature(inferencer_type).parameters
     }
-    if inferencer_type is ImageClassificationInferencer and not isinstance(model, BaseModel):
+    if inferencer_type is ClassifierInferencer and not isinstance(model, BaseModel):
         # mmpretrain's would load the checkpoint leniently: build it with ours
         model = get_model(
             model, pretrained=init_kwargs.pop('pretrained', True), device=init_kwargs.get('device')
@@ -72,10 +75,16 @@ def inference_model(model, *args, **kwargs):
     return inferencer_type(model, **init_kwargs)(*args, **kwargs)[0]
 
 
-class FeatureExtractor(MMPretrainFeatureExtractor):
+class ClassifierInferencer(ConfigPipelineMixin, ImageClassificationInferencer):
+    """mmpretrain's ``ImageClassificationInferencer`` with images read as the config's test
+    pipeline (or ``inference_pipeline``) says: a grey classifier reads grey images."""
+
+
+class FeatureExtractor(ConfigPipelineMixin, MMPretrainFeatureExtractor):
     """mmpretrain's ``FeatureExtractor`` (images in, ``model.extract_feat`` out, through the
-    config's test pipeline) with the checkpoint loaded strictly (:func:`get_model`) and a
-    folder's images in a fixed order (sorted by path)."""
+    config's test pipeline) with the checkpoint loaded strictly (:func:`get_model`), images
+    read with the pipeline's ``color_type`` (a grey model reads grey images) and a folder's
+    images in a fixed order (sorted by path)."""
 
     def __init__(
         self,
@@ -98,10 +107,4 @@ class FeatureExtractor(MMPretrainFeatureExtractor):
         return inputs_to_list(inputs)
 
 
-def install_inference_model() -> None:
-    """Make ``mmpretrain.inference_model`` (and ``mmpretrain.apis``'s) this module's."""
-    mmpretrain.inference_model = inference_model
-    mmpretrain.apis.inference_model = inference_model
-
-
-__all__ = ['FeatureExtractor', 'inference_model', 'install_inference_model']
+__all__ = ['ClassifierInferencer', 'FeatureExtractor', 'inference_model']

@@ -1,12 +1,13 @@
 """Our model zoo in mmpretrain's ``ModelHub``, and strict model loading.
 
-Importing :mod:`mmpretrain_ebm` calls :func:`register_model_index`: every model of
+Importing :mod:`mmpretrain_ebm` calls :func:`register_model_index` (mmpretrain's
+``ModelHub.register_model_index``, its hook for other model zoos): every model of
 ``model-index.yml`` (the pretraining configs of the model zoo and their fine-tuned
 classifiers) can then be listed (``list_models('*ebm*')``) and built by name with
 mmpretrain's ``get_model``, ``FeatureExtractor`` and inferencers, as mmpretrain's own models.
 No weights are published yet: asking a model of ours for them (``pretrained=True``, the
-inferencers' default) raises a ``ValueError`` that says so, instead of mmpretrain's warning
-and a randomly initialized model.
+inferencers' default) through our functions raises a ``ValueError`` that says so;
+mmpretrain's own functions keep their behaviour (a warning and an untrained model).
 
 :func:`get_model` is mmpretrain's, with the checks of bad input: the checkpoint must match the
 config exactly (strict loading), an unknown name gets the closest names.
@@ -24,7 +25,6 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.apis import list_models
 from mmpretrain.apis import model as mmpretrain_model
 from mmpretrain.apis.model import ModelHub
-from modelindex.models.Model import Model
 
 #: The repository root: ``model-index.yml`` and the configs it names (source checkouts and
 #: editable installs; a wheel carries neither).
@@ -32,17 +32,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_INDEX = REPO_ROOT / 'model-index.yml'
 
 
-class ModelWithoutWeights(Model):
-    """A model-index entry without a ``Weights`` URL: reading ``weights`` (what mmpretrain's
-    ``get_model`` does for ``pretrained=True``) raises a ``ValueError`` naming the way out."""
-
-    @property
-    def weights(self):
-        raise ValueError(
-            f'{self.name}: no weights are published for this model yet (model-index.yml has '
-            "no Weights URL); pass pretrained='path/to/checkpoint.pth', a checkpoint of "
-            f'{self.config}, or pretrained=False for an untrained model'
-        )
+def no_weights_error(name: str, config: str) -> ValueError:
+    """What asking a model of ours without a ``Weights`` URL for its weights raises."""
+    return ValueError(
+        f'{name}: no weights are published for this model yet (model-index.yml has '
+        "no Weights URL); pass pretrained='path/to/checkpoint.pth', a checkpoint of "
+        f'{config}, or pretrained=False for an untrained model'
+    )
 
 
 def _metafiles(model_index: Path) -> set:
@@ -79,12 +75,7 @@ def register_model_index(model_index: Union[str, Path] = MODEL_INDEX) -> List[st
     before = set(ModelHub._models_dict)
     if not _registered_from(_metafiles(model_index)):
         ModelHub.register_model_index(model_index, config_prefix=model_index.parent)
-    names = sorted(set(ModelHub._models_dict) - before)
-    for name in names:
-        info = ModelHub._models_dict[name]
-        if info.data.get('Weights') is None:
-            info.__class__ = ModelWithoutWeights
-    return names
+    return sorted(set(ModelHub._models_dict) - before)
 
 
 def _closest_names(name: str, count: int = 5) -> List[str]:
@@ -102,7 +93,10 @@ def _checkpoint_of(model: Union[str, Config], pretrained: Union[bool, str]) -> O
     if pretrained is not True:
         raise TypeError(f'pretrained must be a bool or a checkpoint path, got {pretrained!r}')
     if isinstance(model, str) and not model.endswith('.py'):
-        return ModelHub._models_dict[model.lower()].weights  # ours raise: none published yet
+        info = ModelHub._models_dict[model.lower()]
+        if info.weights is None:  # mmpretrain's get_model would warn and build it untrained
+            raise no_weights_error(info.name, info.config)
+        return info.weights
     config = model if isinstance(model, Config) else Config.fromfile(str(model))
     if config.get('load_from'):
         return config.load_from

@@ -8,21 +8,21 @@ model's data preprocessor and restored in N steps of Eq. 4.
 
 import copy
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 import torch
 from mmcv.image import imread
-from mmcv.transforms import Compose, LoadImageFromFile
+from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.model import BaseModel
 from mmpretrain.apis.base import BaseInferencer
+from mmpretrain.registry import TRANSFORMS
 
 from ..visualization.restoration_chain import (
     RestorationChain,
-    build_chain_pipeline,
     compute_restoration_chain,
     draw_restoration_chains,
     find_corruptions,
@@ -80,36 +80,158 @@ def image_name(image: ImageType, index: int) -> str:
     return Path(image).name if isinstance(image, (str, Path)) else f'array{index}'
 
 
-def load_image(image: ImageType, index: int = 0) -> dict:
-    """``results`` of mmcv's ``LoadImageFromFile`` for a path (BGR uint8, as read by OpenCV),
-    or for an HxWx3 array in BGR order (taken as it is).
+#: Transforms that load an image file (their ``color_type`` and ``imdecode_backend`` are used
+#: to load the inferencers' inputs).
+LOADING_TYPES = ('LoadImageFromFile', 'LoadImageFromFileOrSkip')
+#: mmcv's ``imread`` flags an inferencer loads with.
+COLOR_TYPES = ('color', 'grayscale', 'unchanged')
+
+
+def _type_name(cfg: dict) -> str:
+    kind = cfg.get('type', '')
+    return kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind))
+
+
+def inference_pipeline(config: Optional[Config]) -> Optional[list]:
+    """The transforms that turn a given image into a model's input: the config's
+    ``inference_pipeline`` if it has one (e.g. a fine-tune config whose test dataset holds
+    arrays, not files), else its test dataloader's pipeline; ``None`` without either."""
+    if config is None:
+        return None
+    if config.get('inference_pipeline') is not None:
+        return [dict(t) for t in config.inference_pipeline]
+    loader = config.get('test_dataloader')
+    if loader is not None and loader.get('dataset', {}).get('pipeline') is not None:
+        return [dict(t) for t in loader.dataset.pipeline]
+    return None
+
+
+def model_channels(model) -> Optional[int]:
+    """The channels that ``model``'s data preprocessor normalizes (``None``: unknown)."""
+    mean = getattr(getattr(model, 'data_preprocessor', None), 'mean', None)
+    return int(mean.shape[0]) if isinstance(mean, torch.Tensor) and mean.ndim >= 1 else None
+
+
+def split_loading(pipeline: Sequence[dict], channels: Optional[int] = None) -> Tuple[dict, list]:
+    """``(load_kwargs, rest)``: how to load (``color_type``, ``imdecode_backend`` of the
+    pipeline's loading transform; without one, grey for a 1-channel model, else colour) and
+    the transforms after loading.
+
+    Raises:
+        ValueError: a ``color_type`` that an inferencer cannot load with.
+    """
+    loads = [t for t in pipeline if _type_name(t) in LOADING_TYPES]
+    rest = [dict(t) for t in pipeline if _type_name(t) not in LOADING_TYPES]
+    if loads:
+        color_type = loads[0].get('color_type', 'color')
+        backend = loads[0].get('imdecode_backend', 'cv2')
+    else:
+        color_type, backend = ('grayscale' if channels == 1 else 'color'), 'cv2'
+    if color_type not in COLOR_TYPES:
+        raise ValueError(
+            f"the pipeline's {_type_name(loads[0])} has color_type={color_type!r}; an "
+            f'inferencer loads with one of {COLOR_TYPES}'
+        )
+    return dict(color_type=color_type, imdecode_backend=backend), rest
+
+
+def _array_as(img: np.ndarray, color_type: str, name: str) -> np.ndarray:
+    """An HxW, HxWx1 or HxWx3 (BGR) array as ``imread(color_type)`` gives a file of it: HxW
+    for grey (colour converted as OpenCV does), HxWx3 BGR for colour."""
+    if img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (1, 3)):
+        if img.dtype != np.uint8:
+            raise ValueError(f'{name}: an image array must be uint8, got {img.dtype}')
+        if color_type == 'grayscale':
+            if img.ndim == 3:
+                img = img[..., 0] if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        elif color_type == 'color':
+            if img.ndim == 2 or img.shape[2] == 1:
+                img = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR)
+        return img
+    raise ValueError(
+        f'{name}: an image array must be HxW (grey), HxWx1 or HxWx3 (BGR), got shape {img.shape}'
+    )
+
+
+def load_image(
+    image: ImageType, index: int = 0, color_type: str = 'color', imdecode_backend: str = 'cv2'
+) -> dict:
+    """``results`` of mmcv's ``LoadImageFromFile(color_type=...)`` for a path (uint8 as read
+    by OpenCV: HxWx3 BGR for ``'color'``, HxW for ``'grayscale'``), or for an HxW, HxWx1 or
+    HxWx3 (BGR) array, converted as reading a file of it would.
 
     Raises:
         FileNotFoundError: a path that does not exist.
-        ValueError: a file that OpenCV cannot read as an image, or an array that is not HxWx3.
+        ValueError: a file that cannot be read as an image, an array of another shape, or an
+            unknown ``color_type``.
     """
+    if color_type not in COLOR_TYPES:
+        raise ValueError(f'color_type must be one of {COLOR_TYPES}, got {color_type!r}')
     if isinstance(image, (str, Path)):
         if not Path(image).is_file():
             raise FileNotFoundError(f'{image} is neither an image file nor a folder')
         try:
-            img = imread(str(image))
+            img = imread(str(image), flag=color_type, backend=imdecode_backend)
         except Exception as err:  # mmcv's decoders raise various types for broken files
             raise ValueError(f'{image} is not an image that OpenCV can read: {err}') from err
         if img is None:
             raise ValueError(f'{image} is not an image that OpenCV can read')
         path = str(image)
     elif isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(
-                f'{image_name(image, index)}: an image array must be HxWx3 (BGR), '
-                f'got shape {image.shape}'
-            )
-        img, path = image, None
+        img, path = _array_as(image, color_type, image_name(image, index)), None
     else:
         raise TypeError(
-            f'an image is a file path, a folder or an HxWx3 BGR array, got {type(image).__name__}'
+            'an image is a file path, a folder or an HxW, HxWx1 or HxWx3 (BGR) array, got '
+            f'{type(image).__name__}'
         )
     return dict(img=img, img_path=path, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+
+
+class ConfigPipelineMixin:
+    """The inputs of an mmpretrain inferencer loaded and transformed as the model's config
+    says (:func:`inference_pipeline`): the loading transform's ``color_type`` (a grey model
+    gets HxW images), then the transforms after it. mmpretrain's inferencers load every image
+    as colour and take the test pipeline after its loading."""
+
+    def _init_pipeline(self, cfg: Config) -> Callable:
+        pipeline = inference_pipeline(cfg)
+        if pipeline is None:
+            raise ValueError(
+                f'the config {_describe(cfg)} has no test_dataloader pipeline nor '
+                'inference_pipeline: the inferencer cannot know how to load images'
+            )
+        self.load_kwargs, rest = split_loading(pipeline, model_channels(self.model))
+        return Compose([TRANSFORMS.build(t) for t in rest])
+
+    def preprocess(self, inputs: list, batch_size: int = 1):
+        def load(indexed):
+            index, image = indexed
+            return self.pipeline(load_image(image, index, **self.load_kwargs))
+
+        chunked = self._get_chunk_data(map(load, enumerate(inputs)), batch_size)
+        yield from map(default_collate, chunked)
+
+
+#: Meta keys packed with each sample (the chain's image names and corruption names).
+META_KEYS = ('img_path', 'corruption')
+
+
+def figure_file(corruption: str) -> str:
+    """The file name of a corruption's figure: a ``MixedCorruption``'s chain is named after
+    its parts (``'denoising/grid_mask'``), which must not become folders."""
+    return corruption.replace('/', '+').replace('\\', '+') + '.png'
+
+
+def _as_rgb(chain: RestorationChain) -> RestorationChain:
+    """A grey chain (one channel) as RGB, for drawing."""
+    if chain.images.shape[-1] != 1:
+        return chain
+    return RestorationChain(
+        corruption=chain.corruption,
+        images=np.repeat(chain.images, 3, axis=-1),
+        psnr=chain.psnr,
+        image_names=chain.image_names,
+    )
 
 
 class RestorationInferencer(BaseInferencer):
@@ -123,14 +245,21 @@ class RestorationInferencer(BaseInferencer):
             a model's own weights; ``False``: untrained (name, config) or as it is (model).
         device: Where to run (default: the model's device, CPU for a name or config).
 
-    Call it with images (paths, HxWx3 BGR arrays, folders, or a list of them) and:
+    Images are loaded and transformed by the config's test pipeline (or its
+    ``inference_pipeline``): its loading transform's ``color_type`` (a grey model reads grey
+    images), then its transforms with the corruption inserted before packing.
+
+    Call it with images (paths, HxW grey or HxWx3 BGR arrays, folders, or a list of them) and:
 
     - ``corruption``: a corruption transform config (``dict(type='DenoisingCorruption')``),
       a list of them, or ``None`` for each corruption of the config's training pipeline (each
       part of a ``MixedCorruption``);
-    - ``img_size``: square side (px); default: the crop of the config's test pipeline (the
-      training crop);
-    - ``seed``: seed of the corruptions (the same seed gives the same corrupted images);
+    - ``img_size``: square side (px) that the test pipeline's ``ResizeEdge`` and
+      ``CenterCrop`` take (default: its own, the training crop);
+    - ``seed``: seed of the corruptions. One random stream runs through the images in the
+      order given (as in the training hook's drawings): the same seed with the same inputs in
+      the same order gives the same corrupted images; an image's corruption depends on the
+      images before it in the call;
     - ``batch_size``: images restored at once;
     - ``show`` / ``out_dir``: show, or write as ``<out_dir>/<corruption>.png``, one figure per
       corruption (rows: images; columns: corrupted, step 1..N, clean; PSNR under each image);
@@ -138,8 +267,10 @@ class RestorationInferencer(BaseInferencer):
       corruption's name.
 
     Returns one dict per image: ``img_path`` (``None`` for an array), ``clean`` (uint8 RGB
-    HxWx3) and ``restorations``: ``{corruption: {'chain': uint8 RGB [N + 1, H, W, 3] (x0,
-    the corrupted image, to xN), 'psnr': float [N + 1] (dB against clean, peak 255)}}``.
+    HxWx3, HxWx1 for a grey model) and ``restorations``: ``{corruption: {'chain': uint8
+    [N + 1, H, W, C] (x0, the corrupted image, to xN), 'psnr': float [N + 1] (dB against
+    clean, peak 255)}}``. A ``MixedCorruption`` names its chain after the parts it drew
+    (``'denoising/grid_mask'``); its figure file is ``denoising+grid_mask.png``.
     With ``return_datasamples=True``: the :class:`RestorationChain` of each corruption (all
     images).
     """
@@ -171,8 +302,47 @@ class RestorationInferencer(BaseInferencer):
         self.visualizer = None
 
     def _init_pipeline(self, cfg: Optional[Config]) -> Callable:
-        """Images arrive loaded (:func:`load_image`); the rest is built per corruption."""
-        return load_image
+        """Loading as the config's test pipeline (or ``inference_pipeline``) says
+        (:func:`load_image`); its transforms after loading are built per corruption
+        (:meth:`transforms`). Without a config (or a pipeline in it): colour images, resized
+        and center-cropped to ``img_size``."""
+        pipeline = inference_pipeline(cfg)
+        if pipeline is None:
+            pipeline = [
+                dict(type='LoadImageFromFile'),
+                dict(type='ResizeEdge', scale=None, edge='short', backend='pillow',
+                     interpolation='bicubic'),
+                dict(type='CenterCrop', crop_size=None),
+                dict(type='PackInputs'),
+            ]  # fmt: skip
+        self.load_kwargs, self.test_transforms = split_loading(pipeline, model_channels(self.model))
+        return self.load
+
+    def load(self, image: ImageType, index: int = 0) -> dict:
+        """``image`` loaded as the config says (:func:`load_image`)."""
+        return load_image(image, index, **self.load_kwargs)
+
+    def transforms(self, corruption: dict, img_size: int) -> List[dict]:
+        """The test pipeline after loading at ``img_size`` (``ResizeEdge``'s scale and
+        ``CenterCrop``'s crop; added where it has neither), with ``corruption`` before the
+        packing (which keeps ``img_path`` and ``corruption``)."""
+        transforms, sized = [], False
+        for cfg in self.test_transforms:
+            cfg = copy.deepcopy(cfg)
+            kind = _type_name(cfg)
+            if kind == 'ResizeEdge':
+                cfg['scale'], sized = img_size, True
+            elif kind == 'CenterCrop':
+                cfg['crop_size'], sized = img_size, True
+            if kind != 'PackInputs':
+                transforms.append(cfg)
+        if not sized:
+            transforms += [
+                dict(type='ResizeEdge', scale=img_size, edge='short', backend='pillow',
+                     interpolation='bicubic'),
+                dict(type='CenterCrop', crop_size=img_size),
+            ]  # fmt: skip
+        return transforms + [corruption, dict(type='PackInputs', meta_keys=META_KEYS)]
 
     # ------------------------------------------------------------------ defaults of a call
     def default_corruptions(self) -> List[dict]:
@@ -185,13 +355,17 @@ class RestorationInferencer(BaseInferencer):
         return find_corruptions(self.config.train_dataloader.dataset.pipeline)
 
     def default_img_size(self) -> int:
-        """The crop side of the config's test pipeline, else of its training pipeline."""
+        """The crop side of the config's test (or inference) pipeline, else of its training
+        pipeline."""
         if self.config is None:
             raise ValueError('the model carries no config (build it with get_model): pass img_size')
-        for loader in ('test_dataloader', 'train_dataloader'):
-            if self.config.get(loader) is not None:
+        pipelines = [inference_pipeline(self.config)]
+        if self.config.get('train_dataloader') is not None:
+            pipelines.append(self.config.train_dataloader.dataset.get('pipeline'))
+        for pipeline in pipelines:
+            if pipeline is not None:
                 try:
-                    return find_crop_size(self.config[loader].dataset.pipeline)
+                    return find_crop_size(pipeline)
                 except ValueError:
                     continue
         raise ValueError('cannot infer the image size from the config: pass img_size')
@@ -240,12 +414,9 @@ class RestorationInferencer(BaseInferencer):
         return inputs_to_list(inputs)
 
     def preprocess(self, images: list, corruption: dict, img_size: int, seed: int) -> list:
-        """Load, resize, crop and corrupt every image (one seeded stream, in order):
-        packed samples with ``[clean, corrupted]`` inputs."""
-        transforms = build_chain_pipeline(corruption, img_size).transforms
-        if not isinstance(transforms[0], LoadImageFromFile):
-            raise RuntimeError('build_chain_pipeline must start with LoadImageFromFile')
-        pipeline = Compose(transforms[1:])  # loading is load_image's (paths and arrays)
+        """Load and transform every image by the test pipeline with the corruption (one
+        seeded stream, in order): packed samples with ``[clean, corrupted]`` inputs."""
+        pipeline = Compose([TRANSFORMS.build(t) for t in self.transforms(corruption, img_size)])
         samples = []
         with seeded_rng(seed):
             for index, image in enumerate(images):
@@ -305,11 +476,13 @@ class RestorationInferencer(BaseInferencer):
             return None
         title = self.title if title is None else title
         figures = [
-            draw_restoration_chains([c], title=f'{c.corruption} - {title}' if title else None)
+            draw_restoration_chains(
+                [_as_rgb(c)], title=f'{c.corruption} - {title}' if title else None
+            )
             for c in chains
         ]
         if out_dir is not None:
-            paths = [Path(out_dir) / f'{chain.corruption}.png' for chain in chains]
+            paths = [Path(out_dir) / figure_file(chain.corruption) for chain in chains]
             existing = [str(path) for path in paths if path.exists()]
             if existing and not overwrite:
                 raise OutputsExistError(

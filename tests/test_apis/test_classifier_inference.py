@@ -3,7 +3,6 @@ mmpretrain does for its own classifiers."""
 
 from pathlib import Path
 
-import mmpretrain
 import pytest
 import torch
 from api_testing import ROOT
@@ -84,9 +83,9 @@ def test_inference_model_gives_the_class(fine_tuned):
         assert result['pred_label'] == label, path.name
         assert result['pred_class'] == CLASSES[label]
         assert result['pred_scores'].shape == (2,)
-    # from the config file and the checkpoint, through mmpretrain's name
+    # from the config file and the checkpoint
     for path, label in zip(images[::4], labels[::4]):
-        result = mmpretrain.inference_model(str(config), str(path), pretrained=str(checkpoint))
+        result = inference_model(str(config), str(path), pretrained=str(checkpoint))
         assert result['pred_class'] == CLASSES[label]
     # the scores are the model's on the test crop
     init_default_scope('mmpretrain')

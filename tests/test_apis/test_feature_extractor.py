@@ -64,8 +64,10 @@ def test_bad_inputs_of_the_extractor_are_named(tiny_energy, tmp_path):
     extractor = FeatureExtractor(str(config), pretrained=str(checkpoint))
     broken = tmp_path / 'notes.png'
     broken.write_text('not an image')
-    with pytest.raises(ValueError, match=f'Failed to read image {broken}'):
+    with pytest.raises(ValueError, match=f'{broken} is not an image that OpenCV can read'):
         extractor(str(broken))
+    with pytest.raises(FileNotFoundError, match='nowhere.png is neither an image file nor'):
+        extractor(str(tmp_path / 'nowhere.png'))
 
 
 @pytest.mark.parametrize(

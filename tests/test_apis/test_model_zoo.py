@@ -12,7 +12,15 @@ from api_testing import ROOT, save_checkpoint
 from mmpretrain import FeatureExtractor as MMPretrainFeatureExtractor
 from mmpretrain import list_models
 
-from mmpretrain_ebm.apis import MODEL_INDEX, get_model, our_model_names, register_model_index
+from mmpretrain_ebm.apis import (
+    MODEL_INDEX,
+    FeatureExtractor,
+    RestorationInferencer,
+    get_model,
+    inference_model,
+    our_model_names,
+    register_model_index,
+)
 from mmpretrain_ebm.visualization.restoration_chain import find_crop_size
 
 DEIT_MIXED = 'ebm_deit-small-p16_8xb32-mixed-amp-coslr-200e_in1k'
@@ -80,10 +88,14 @@ def test_pretrained_true_says_that_no_weights_are_published():
     )
     with pytest.raises(ValueError, match=message):
         get_model(DEIT_MIXED, pretrained=True)
-    # mmpretrain's functions (which default to pretrained=True) say the same
-    with pytest.raises(ValueError, match=message):
-        mmpretrain.get_model(DEIT_MIXED, pretrained=True)
-    with pytest.raises(ValueError, match=message):
+    for inferencer in (FeatureExtractor, RestorationInferencer):  # ours default to True
+        with pytest.raises(ValueError, match=message):
+            inferencer(DEIT_MIXED)
+    # mmpretrain's own functions keep their behaviour (we patch nothing): a warning and an
+    # untrained model
+    with pytest.warns(UserWarning, match='Unable to find pre-defined checkpoint'):
+        assert mmpretrain.get_model(DEIT_MIXED, pretrained=True).alpha.item() == 1.0
+    with pytest.warns(UserWarning, match='Unable to find pre-defined checkpoint'):
         MMPretrainFeatureExtractor(DEIT_MIXED)
     # a config path with pretrained=True needs load_from
     config = str(metafile_models()[DEIT_MIXED])
@@ -157,10 +169,8 @@ def test_inference_model_by_name_restores(deit_checkpoint, wide_photos):
     photo = str(sorted(wide_photos.glob('*.png'))[0])
     denoise = dict(type='DenoisingCorruption')
     with pytest.raises(ValueError, match='no weights are published for this model yet'):
-        mmpretrain.inference_model(DEIT_MIXED, photo, corruption=denoise)
-    result = mmpretrain.inference_model(
-        DEIT_MIXED, photo, pretrained=str(checkpoint), corruption=denoise
-    )
+        inference_model(DEIT_MIXED, photo, corruption=denoise)
+    result = inference_model(DEIT_MIXED, photo, pretrained=str(checkpoint), corruption=denoise)
     assert result['clean'].shape == (224, 224, 3)  # the config's test crop
     assert result['restorations']['denoising']['chain'].shape == (3, 224, 224, 3)
 

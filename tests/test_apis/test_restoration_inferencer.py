@@ -85,10 +85,9 @@ def test_inference_model_finds_the_restoration_inferencer(model, tiny_energy, wi
     config, checkpoint, _ = tiny_energy
     path = str(sorted(wide_photos.glob('*.png'))[2])
     expected = RestorationInferencer(model)(path, corruption=DENOISE)[0]
-    # mmpretrain's name, from a model, a config file with a checkpoint
-    assert mmpretrain.inference_model is inference_model
+    # from a model, a config file with a checkpoint
     for result in (
-        mmpretrain.inference_model(model, path, corruption=DENOISE),
+        inference_model(model, path, corruption=DENOISE),
         inference_model(str(config), path, pretrained=str(checkpoint), corruption=DENOISE),
     ):
         assert result['img_path'] == path
@@ -156,8 +155,12 @@ def test_bad_input_is_named(model, tiny_energy, wide_photos, tmp_path):
         FileNotFoundError, match='nowhere.png is neither an image file nor a folder'
     ):
         inferencer(str(tmp_path / 'nowhere.png'))
-    with pytest.raises(ValueError, match=r'array0: an image array must be HxWx3 \(BGR\)'):
-        inferencer(np.zeros((8, 8), np.uint8))
+    with pytest.raises(
+        ValueError, match=r'array0: an image array must be HxW \(grey\), HxWx1 or HxWx3 \(BGR\)'
+    ):
+        inferencer(np.zeros((8, 8, 4), np.uint8))
+    with pytest.raises(ValueError, match='array0: an image array must be uint8, got float32'):
+        inferencer(np.zeros((8, 8, 3), np.float32))
     # a corruption that does not fit the image size
     with pytest.raises(
         ValueError,
@@ -190,3 +193,52 @@ def test_bad_input_is_named(model, tiny_energy, wide_photos, tmp_path):
     classifier = mmpretrain.get_model('resnet18_8xb32_in1k')
     with pytest.raises(TypeError, match='ImageClassifier cannot restore images'):
         RestorationInferencer(classifier)
+
+
+def test_a_mixed_corruption_writes_its_figure_in_out_dir(model, wide_photos, tmp_path):
+    """A MixedCorruption's chain is named after the parts it drew ('denoising/grid_mask'): its
+    figure is one file in out_dir, not a path into a folder that does not exist."""
+    paths = [str(p) for p in sorted(wide_photos.glob('*.png'))]
+    mixed = dict(
+        type='MixedCorruption',
+        corruptions=[dict(type='DenoisingCorruption'), dict(type='ColorizationCorruption')],
+    )
+    inferencer = RestorationInferencer(model)
+    # a seed that draws both parts for the four images (the chain is named after them)
+    seed = next(
+        s
+        for s in range(50)
+        if '/' in inferencer(paths, corruption=mixed, seed=s, return_datasamples=True)[0].corruption
+    )
+    (chain,) = inferencer(
+        paths, corruption=mixed, seed=seed, out_dir=tmp_path, return_datasamples=True
+    )
+    assert chain.corruption == 'colorization/denoising'
+    assert [p.name for p in tmp_path.iterdir()] == ['colorization+denoising.png']
+    written = cv2.cvtColor(
+        cv2.imread(str(tmp_path / 'colorization+denoising.png')), cv2.COLOR_BGR2RGB
+    )
+    figure = draw_restoration_chains([chain])  # no title: a model has no file name
+    assert written.shape == figure.shape
+    assert np.abs(written.astype(float) - figure).mean() < 1.0
+
+
+def test_a_grey_image_for_a_colour_model_is_read_as_a_file_of_it_would_be(
+    model, wide_photos, tmp_path
+):
+    """An HxW array given to a colour model: converted as OpenCV reads a grey file in colour."""
+    path = str(sorted(wide_photos.glob('*.png'))[1])
+    grey = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    grey_file = str(tmp_path / 'grey_copy.png')
+    cv2.imwrite(grey_file, grey)
+    inferencer = RestorationInferencer(model)
+    from_array = inferencer(grey, corruption=DENOISE, seed=2)[0]
+    from_file = inferencer(grey_file, corruption=DENOISE, seed=2)[0]
+    assert from_array['clean'].shape == (64, 64, 3)
+    np.testing.assert_array_equal(from_array['clean'], from_file['clean'])
+    np.testing.assert_array_equal(
+        from_array['restorations']['denoising']['chain'],
+        from_file['restorations']['denoising']['chain'],
+    )
+    # its three channels are equal: a grey picture
+    assert (from_array['clean'][..., 0] == from_array['clean'][..., 2]).all()

@@ -38,6 +38,17 @@ model = dict(
 )
 train_dataloader = dict(batch_size=128)
 
+# Inference on given images (mmpretrain_ebm.apis: inference_model, ClassifierInferencer,
+# FeatureExtractor): read as grey, the short edge resized to 28 px and center-cropped, as the
+# pretraining configs' test pipeline. The test dataloader's pipeline only packs: its
+# FashionMNIST dataset gives 28 x 28 grey arrays, not files.
+inference_pipeline = [
+    dict(type='LoadImageFromFile', color_type='grayscale'),
+    dict(type='ResizeEdge', scale=28, edge='short', backend='pillow', interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=28),
+    dict(type='PackInputs'),
+]
+
 max_epochs = 100
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=3e-3, betas=(0.9, 0.999), weight_decay=0.05),
