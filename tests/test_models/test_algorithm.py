@@ -29,7 +29,8 @@ def loss_total(losses):
         (dict(alpha=float('nan')), r'alpha.*got nan'),
         (
             dict(grad_mode='finite'),
-            r"grad_mode must be one of \('exact', 'finite_difference'\) or an estimator "
+            r"grad_mode must be one of \('exact', 'finite_difference', 'compiled'\) or an "
+            r'estimator '
             r"config dict.*got 'finite'",
         ),
     ],

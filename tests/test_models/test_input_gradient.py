@@ -26,7 +26,11 @@ def test_grad_mode_names_and_configs_build_the_estimators():
 @pytest.mark.parametrize(
     'grad_mode, error, message',
     [
-        ('double', ValueError, r"grad_mode must be one of \('exact', 'finite_difference'\)"),
+        (
+            'double',
+            ValueError,
+            r"grad_mode must be one of \('exact', 'finite_difference', 'compiled'\)",
+        ),
         (dict(type='SmoothL1Loss'), TypeError, 'built SmoothL1Loss, which is not an InputGradient'),
         (dict(type='FiniteDifferenceInputGradient', rel_eps=0), ValueError, 'rel_eps .* got 0'),
         (dict(type='ExactInputGradient', recompute_elementwise=1), TypeError, 'True or False'),

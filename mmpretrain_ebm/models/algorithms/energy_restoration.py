@@ -53,6 +53,7 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
             ``self.alpha`` and the state-dict key ``alpha``.
         loss: Restoration criterion config, called as ``loss(x_n, x)``.
         grad_mode: The input-gradient estimator: ``'exact'`` (double backward, the paper's),
+            ``'compiled'`` (the same gradients from a ``torch.compile``-d graph),
             ``'finite_difference'``, or an estimator config (:mod:`..utils.input_gradient`).
         grad_checkpoint: Non-reentrant activation checkpointing of the backbone's blocks
             (mmpretrain's reentrant ``with_cp`` cannot serve double backward and is refused).
@@ -107,6 +108,11 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         self.input_gradient = build_input_gradient(grad_mode, recompute, energy_scaler)
         self.input_gradient.check_energy(self)
         assert_no_reentrant_checkpointing(self.backbone)
+        if grad_checkpoint and not self.input_gradient.supports_activation_checkpointing:
+            raise ValueError(
+                f'grad_checkpoint=True cannot be used with grad_mode={grad_mode!r} (its '
+                'compiled graph chooses what to recompute itself): drop one of the two'
+            )
         if grad_checkpoint:
             enable_activation_checkpointing(self.backbone, checkpoint_block_types)
         self.stepwise_backward = stepwise_backward

@@ -4,6 +4,7 @@ from .checkpointing import (
     assert_no_reentrant_checkpointing,
     enable_activation_checkpointing,
 )
+from .compiled_input_gradient import CompilationError, CompiledInputGradient
 from .energy_monitor import EnergyMonitor
 from .energy_scaler import EnergyGradScaler, Fp16EnergyScaling, fp16_autocast_active
 from .finite_checks import NonFiniteGuard
@@ -28,6 +29,8 @@ __all__ = [
     'DEFAULT_CHECKPOINT_BLOCKS',
     'assert_no_reentrant_checkpointing',
     'enable_activation_checkpointing',
+    'CompilationError',
+    'CompiledInputGradient',
     'EnergyMonitor',
     'EnergyGradScaler',
     'Fp16EnergyScaling',

@@ -8,7 +8,9 @@ its ``g`` must carry that second-order path. The algorithm picks one from its co
 
 - :class:`ExactInputGradient` (``'exact'``): double backward, as the paper;
 - :class:`~.finite_difference.FiniteDifferenceInputGradient` (``'finite_difference'``): the
-  second-order term from two first-order passes.
+  second-order term from two first-order passes;
+- :class:`~.compiled_input_gradient.CompiledInputGradient` (``'compiled'``): the exact
+  gradients from one ``torch.compile``-d graph (:mod:`.compiled_input_gradient`).
 """
 
 from typing import Callable, Optional, Tuple
@@ -30,6 +32,9 @@ class InputGradient:
     ``x`` is a leaf that requires grad; gradients are enabled inside. ``energy_fn`` maps
     images [B, C, H, W] to energies [B]; ``dE/dx`` is the gradient of their sum.
     """
+
+    #: Whether the backbone's blocks may be activation-checkpointed (``grad_checkpoint``).
+    supports_activation_checkpointing = True
 
     def __call__(self, energy_fn: EnergyFn, x: Tensor, create_graph: bool) -> Tuple[Tensor, Tensor]:
         raise NotImplementedError
@@ -135,6 +140,7 @@ def energy_module(energy_fn: EnergyFn) -> nn.Module:
 GRAD_MODES = {
     'exact': 'ExactInputGradient',
     'finite_difference': 'FiniteDifferenceInputGradient',
+    'compiled': 'CompiledInputGradient',
 }
 
 
