@@ -2,6 +2,8 @@
 
 import json
 import sys
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +11,10 @@ import pytest
 import torch
 from fashion_mnist_testing import write_idx_files
 from mmengine.dataset import BaseDataset
+from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmpretrain.datasets import FashionMNIST
-from mmpretrain.registry import DATASETS, MODELS
+from mmpretrain.registry import DATASETS, HOOKS, MODELS
 
 from mmpretrain_ebm.datasets import class_balanced_split
 
@@ -19,6 +22,17 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tools' / 'analysis'))
 import fashion_mnist_report as report  # noqa: E402
 import fashion_mnist_study as study  # noqa: E402
+
+
+@HOOKS.register_module(name='StudyTestSleepHook', force=True)
+class SleepHook(Hook):
+    """Sleeps ``seconds`` after each training epoch (before the checkpoint is saved)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def after_train_epoch(self, runner) -> None:
+        time.sleep(self.seconds)
 
 
 @pytest.fixture(scope='module')
@@ -123,8 +137,8 @@ def test_study_selects_on_validation_compares_and_resumes(data_root, tmp_path, m
 
     # selection by validation top-1 of the short fine-tune, among the candidates only
     energy_ids = [
-        'energy_gridmask_e1_n256',
-        'energy_gridmask_target_rms=0.1_alpha_lr_mult=100_e1_n256',
+        'energy_gridmask_e1_n256_b64',
+        'energy_gridmask_target_rms=0.1_alpha_lr_mult=100_e1_n256_b64',
     ]
     scores = [down[f'{run_id}/select']['val_top1'] for run_id in energy_ids]
     best = energy_ids[int(np.argmax(scores))]
@@ -134,16 +148,16 @@ def test_study_selects_on_validation_compares_and_resumes(data_root, tmp_path, m
 
     # compare: scratch, both methods (reusing the selection's runs), MAE for energy's minutes
     recipe = chosen.recipe.replace(' ', '_')
-    for run_id in (f'{recipe}_e1_n256', 'mae_e1_n256'):
+    for run_id in (f'{recipe}_e1_n256_b64', 'mae_e1_n256_b64'):
         record = pre[run_id]
         assert record['images_per_s'] > 0 and record['minutes'] > 0
         assert Path(record['checkpoint']).is_file()
         for task in ('ft-k100', 'probe'):
             assert 0 <= down[f'{run_id}/{task}']['test_top1'] <= 100
     equal_time = [k for k, r in pre.items() if r['method'] == 'mae' and r['epochs'] > 1]
-    for run_id in [f'{recipe}_e1_n256', 'mae_e1_n256', 'scratch'] + equal_time:
+    for run_id in [f'{recipe}_e1_n256_b64', 'mae_e1_n256_b64', 'scratch'] + equal_time:
         assert f'{run_id}/ft-full' in down
-    energy = pre[f'{recipe}_e1_n256']
+    energy = pre[f'{recipe}_e1_n256_b64']
     assert energy['alpha'] > 0
     for run_id in energy_ids:  # alpha as the first batch set it, then trained
         assert (
@@ -179,10 +193,14 @@ def test_a_killed_pretraining_resumes_at_its_last_epoch(data_root, tmp_path, mon
     no MAE run for energy's minutes); a finished run that results.json lacks is refused."""
     settings = study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0)
     settings.batch_size = 64
-    run = study.Pretraining('energy', 2, train_images=128)
+    run = study.Pretraining('energy', 2, train_images=128, batch_size=64)
     killed = study.pretraining_config(run, settings)
     killed.train_cfg.max_epochs = 1  # the same schedule, stopped after epoch 1
+    # the first process is slow (as on a busy machine): 6 s more in its epoch
+    killed.custom_hooks.append(dict(type='StudyTestSleepHook', seconds=6.0))
+    start = time.perf_counter()
     study.train(killed)
+    first_process = time.perf_counter() - start
     work = Path(killed.work_dir)
     assert study.epochs_done(work) == 1
     after_one = torch.load(work / 'epoch_1.pth', map_location='cpu')['state_dict']
@@ -192,13 +210,22 @@ def test_a_killed_pretraining_resumes_at_its_last_epoch(data_root, tmp_path, mon
         '--work-dir', str(tmp_path), '--workers', '0', '--train-images', '128',
         '--batch-size', '64', '--no-equal-time',
     ]  # fmt: skip
+    start = time.perf_counter()
     assert study.main(args) == 0
+    second_process = time.perf_counter() - start
     results = json.loads((tmp_path / 'results.json').read_text())
     assert results['downstream'] == {}
-    assert set(results['pretraining']) == {'mae_e2_n128', run.run_id}  # no equal-time MAE
+    assert set(results['pretraining']) == {'mae_e2_n128_b64', run.run_id}  # no equal-time MAE
     record = results['pretraining'][run.run_id]
     assert record['resumed_after_epoch'] == 1 and record['epochs'] == 2
-    assert record['minutes'] > 0 and record['images_per_s'] > 0
+    # minutes: training time summed over both processes, as the checkpoint keeps it (not the
+    # second process's epoch extrapolated to both)
+    seconds = record['minutes'] * 60
+    assert 6.0 < seconds < first_process + second_process
+    kept = torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=False)['meta']
+    assert seconds == pytest.approx(kept['study_train_seconds'])
+    assert 'minutes_extrapolated' not in record
+    assert record['images_per_s'] == pytest.approx(2 * 128 / seconds)
     logs = [log.read_text() for log in work.glob('*/*.log')]
     assert sum('resumed epoch: 1, iter: 2' in log for log in logs) == 1, logs
     final = torch.load(work / 'epoch_2.pth', map_location='cpu')
@@ -227,7 +254,7 @@ def test_evaluate_runs_beside_pretrain_in_one_work_dir(data_root, tmp_path, monk
     beside = study.Study(study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0))
     assert study.main(['--phase', 'pretrain', '--no-equal-time', *common]) == 0
     pretrained = json.loads((tmp_path / 'results.json').read_text())['pretraining']
-    assert set(pretrained) == {'mae_e1_n128', 'energy_gridmask_e1_n128'}
+    assert set(pretrained) == {'mae_e1_n128_b64', 'energy_gridmask_e1_n128_b64'}
 
     def no_pretraining(*args):
         raise AssertionError('evaluate pretrained')
@@ -236,16 +263,18 @@ def test_evaluate_runs_beside_pretrain_in_one_work_dir(data_root, tmp_path, monk
     # two processes can split the sources; a source results.json lacks is an error naming it
     assert study.main(['--phase', 'evaluate', '--sources', 'mae_e1_n1280', *common]) == 2
     assert '--sources mae_e1_n1280: not in' in capsys.readouterr().err
-    only_mae = ['--phase', 'evaluate', '--sources', 'mae_e1_n128', '--seeds', '0', '1']
+    only_mae = ['--phase', 'evaluate', '--sources', 'mae_e1_n128_b64', '--seeds', '0', '1']
     assert study.main([*only_mae, *common]) == 0
     down = json.loads((tmp_path / 'results.json').read_text())['downstream']
-    assert set(down) == {f'mae_e1_n128/{task}' for task in ('ft-k100', 'probe', 'ft-k100-seed1')}
-    assert '| mae_e1_n128 | ft-k100 | 2 |' in (tmp_path / 'results.md').read_text()
+    assert set(down) == {
+        f'mae_e1_n128_b64/{task}' for task in ('ft-k100', 'probe', 'ft-k100-seed1')
+    }
+    assert '| mae_e1_n128_b64 | ft-k100 | 2 |' in (tmp_path / 'results.md').read_text()
     assert study.main(['--phase', 'evaluate', *common]) == 0
     down = json.loads((tmp_path / 'results.json').read_text())['downstream']
     sources = ['scratch', *pretrained]
     expected = {f'{source}/{task}' for source in sources for task in ('ft-k100', 'probe')}
-    assert set(down) == expected | {'mae_e1_n128/ft-k100-seed1'}
+    assert set(down) == expected | {'mae_e1_n128_b64/ft-k100-seed1'}
 
     elsewhere = dict(source='elsewhere', task='probe', val_top1=1.0, test_top1=2.0, minutes=0)
     beside.results['downstream']['elsewhere/probe'] = elsewhere
@@ -258,7 +287,7 @@ def test_evaluate_runs_beside_pretrain_in_one_work_dir(data_root, tmp_path, monk
 def test_fine_tune_starts_from_the_pretrained_backbone(data_root, tmp_path):
     """The downstream config loads the checkpoint's ``backbone.`` weights, every one of them."""
     settings = study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0)
-    run = study.Pretraining('energy', 1, train_images=64)
+    run = study.Pretraining('energy', 1, train_images=64, batch_size=32)
     settings.batch_size = 32
     cfg = study.pretraining_config(run, settings)
     study.train(cfg)
@@ -349,19 +378,121 @@ def test_fashion_mnist_reads_the_generated_files(data_root):
 
 
 def test_selection_uses_validation_scores_measured_elsewhere(tmp_path, monkeypatch):
-    """Candidates measured on another machine count by their validation top-1 (not test)."""
+    """Candidates measured on another machine count by their validation top-1 (not test),
+    only at this budget and with these settings: a score of a candidate's recipe at another
+    budget (--quick's 5,120 images) or after another select fine-tune is ignored."""
     ran = []
     monkeypatch.setattr(study.Study, 'evaluate', lambda self, run, tasks: ran.append(run))
-    energy = study.candidates(1, None)
+    settings = study.Settings(data_root=str(tmp_path), work_dir=tmp_path / 'w', workers=0)
+    energy = study.candidates(1, 12800)
+    select = study.downstream_settings(study.downstream_config('select', None, settings, tmp_path))
     imported = dict(pretraining={}, downstream={})
-    for index, (run, val, test) in enumerate([(energy[0], 50.0, 60.0), (energy[1], 55.0, 40.0)]):
-        imported['pretraining'][f'run{index}'] = dict(recipe=run.recipe)
-        imported['downstream'][f'run{index}/select'] = dict(val_top1=val, test_top1=test)
+
+    def measured(run, val, test, select_settings=select):
+        pretraining = study.pretraining_settings(study.pretraining_config(run, settings))
+        imported['pretraining'][run.run_id] = dict(recipe=run.recipe, settings=pretraining)
+        imported['downstream'][f'{run.run_id}/select'] = dict(
+            val_top1=val, test_top1=test, settings=select_settings
+        )
+
+    measured(energy[0], 50.0, 60.0)
+    measured(energy[1], 55.0, 40.0)
+    measured(replace(energy[2], train_images=5120), 90.0, 90.0)  # another budget
+    measured(energy[3], 95.0, 95.0, dict(select, epochs=select['epochs'] // 3))
     path = tmp_path / 'other.json'
     path.write_text(json.dumps(imported))
-    settings = study.Settings(data_root=str(tmp_path), work_dir=tmp_path / 'w', workers=0)
     runner = study.Study(settings)
-    runner.select(1, None, methods=['mae'], imported=[str(path)])
+    runner.select(1, 12800, methods=['mae'], imported=[str(path)])
     assert {run.method for run in ran} == {'mae'}  # energy candidates are not rerun
     assert study.Pretraining(**runner.results['selection']['energy']) == energy[1]
+    scores = runner.results['selection_scores']['energy']
+    assert [(s['run_id'], s['val_top1']) for s in scores] == [
+        (energy[0].run_id, 50.0),
+        (energy[1].run_id, 55.0),
+    ]
     assert 'mae' not in runner.results['selection']  # none measured
+
+
+def test_a_record_of_other_settings_is_refused_not_returned(data_root, tmp_path, monkeypatch):
+    """A downstream record is reused only for the settings it was measured with: a rerun in
+    the same work dir with another schedule, number of labels or held-out split is refused
+    by name (before, it returned the old numbers as new)."""
+    settings = study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0)
+    settings.ft_epochs['ft-k100'] = 1
+    settings.labels_per_class['ft-k100'] = 10
+    settings.holdout_per_class = 5
+    first = study.Study(settings).downstream('scratch', None, 'ft-k100')
+    assert first['settings']['epochs'] == 1 and first['settings']['labels_per_class'] == 10
+    assert 0 <= first['test_top1'] <= 100
+
+    def no_training(cfg):
+        raise AssertionError(f'trained {cfg.work_dir}')
+
+    monkeypatch.setattr(study, 'train', no_training)
+    assert study.Study(settings).downstream('scratch', None, 'ft-k100') == first  # the same
+    for change, difference in [
+        (dict(ft_epochs={'ft-k100': 2}), 'epochs: recorded 1, this run 2'),
+        (dict(labels_per_class={'ft-k100': 20}), 'labels_per_class: recorded 10, this run 20'),
+        (dict(holdout_per_class=6), 'holdout_per_class: recorded 5, this run 6'),
+    ]:
+        other = replace(settings, **change)
+        message = f"downstream record 'scratch/ft-k100' measured with other settings .{difference}"
+        with pytest.raises(study.RecordMismatchError, match=message):
+            study.Study(other).downstream('scratch', None, 'ft-k100')
+    # the command line says so and stops
+    args = [
+        '--phase', 'evaluate', '--sources', 'scratch', '--data-root', str(data_root),
+        '--work-dir', str(tmp_path), '--workers', '0', '--ft-epochs', '3',
+        '--labels-per-class', '10', '--holdout-per-class', '5',
+    ]  # fmt: skip
+    assert study.main(args) == 2
+
+
+def test_a_pretraining_at_another_batch_size_is_another_run(data_root, tmp_path):
+    """A half-finished run at batch 64 is not resumed by a run at batch 32: that one has its
+    own run id and work dir and starts at epoch 0 (before, it resumed the batch-64 run)."""
+    settings = study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0)
+    settings.batch_size = 64
+    run = settings.sized(study.Pretraining('mae', 2, train_images=128))
+    half = study.pretraining_config(run, settings)
+    half.train_cfg.max_epochs = 1
+    study.train(half)
+    args = [
+        '--phase', 'pretrain', '--epochs', '2', '--data-root', str(data_root),
+        '--work-dir', str(tmp_path), '--workers', '0', '--train-images', '128',
+        '--batch-size', '32', '--no-equal-time',
+    ]  # fmt: skip
+    assert study.main(args) == 0
+    record = json.loads((tmp_path / 'results.json').read_text())['pretraining']['mae_e2_n128_b32']
+    assert record['resumed_after_epoch'] == 0 and record['settings']['batch_size'] == 32
+    assert study.epochs_done(Path(half.work_dir)) == 1  # the batch-64 run, untouched
+    assert Path(half.work_dir).name == 'mae_e2_n128_b64'
+    # a started run whose settings differ (as written when the study starts it; here its
+    # batch, by hand) is refused, not resumed
+    started = Path(half.work_dir) / 'study_settings.json'
+    wanted = study.pretraining_settings(study.pretraining_config(run, settings))
+    started.write_text(json.dumps(dict(wanted, batch_size=16)))
+    with pytest.raises(study.RecordMismatchError, match='batch_size: recorded 16, this run 64'):
+        study.Study(settings).pretrain(run)
+
+
+def test_a_newer_selection_is_not_overwritten_by_an_older_copy(tmp_path):
+    """Two processes of one work dir: one loaded results.json, another then saved a new
+    selection; when the first saves its own new record, the newer selection stays."""
+    settings = study.Settings(data_root=str(tmp_path), work_dir=tmp_path, workers=0)
+    first = study.Study(settings)
+    first.results['selection']['energy'] = asdict(study.Pretraining('energy', 1))
+    first.save()
+    older = study.Study(settings)  # loads the grid-masking selection
+    newer = study.Study(settings)
+    newer.results['selection']['energy'] = asdict(
+        study.Pretraining('energy', 1, corruption='mixed')
+    )
+    newer.save()
+    record = dict(source='scratch', task='probe', val_top1=1.0, test_top1=2.0, minutes=0)
+    older.results['downstream']['scratch/probe'] = record
+    older.save()
+    on_disk = json.loads((tmp_path / 'results.json').read_text())
+    assert study.Pretraining(**on_disk['selection']['energy']).corruption == 'mixed'
+    assert on_disk['downstream'] == {'scratch/probe': record}
+    assert older.results == on_disk  # and the older process now sees the newer selection

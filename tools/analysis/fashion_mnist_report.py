@@ -35,6 +35,8 @@ def write_report(results: dict, folder: Path) -> None:
             name += f' ({record["train_images"]} images)'
         epochs = f'{record["epochs"]}' if record else '0'
         minutes = f'{record["minutes"]:.1f}' if record else ''
+        if record and record.get('minutes_extrapolated'):
+            minutes += ' (extrapolated)'  # resumed from a checkpoint without its time
         rate = f'{record["images_per_s"]:.0f}' if record else ''
         gains = ', '.join(
             f'{name} {value["gain"]:+.2f}'

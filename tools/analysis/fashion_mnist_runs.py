@@ -5,7 +5,7 @@ import math
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -34,6 +34,7 @@ class Pretraining:
     num_steps: Optional[int] = None  # energy: N
     alpha_lr_mult: Optional[float] = None  # energy: alpha's lr multiplier (None: 1)
     train_images: Optional[int] = None  # None: all 60,000
+    batch_size: Optional[int] = None  # None: the config's 256 (the lr scales with it)
 
     @property
     def recipe(self) -> str:
@@ -46,8 +47,11 @@ class Pretraining:
 
     @property
     def run_id(self) -> str:
+        """Recipe, epochs, images and batch: a run of other settings has another id (and
+        work dir), so it never resumes or reuses this one's."""
         subset = f'_n{self.train_images}' if self.train_images else ''
-        return f'{self.recipe.replace(" ", "_")}_e{self.epochs}{subset}'
+        batch = f'_b{self.batch_size}' if self.batch_size else ''
+        return f'{self.recipe.replace(" ", "_")}_e{self.epochs}{subset}{batch}'
 
     @property
     def config(self) -> str:
@@ -85,6 +89,10 @@ class Settings:
     holdout_per_class: Optional[int] = None  # None: the configs' 500
     batch_size: Optional[int] = None  # pretraining; None: the configs' 256 (lr scales with it)
     deadline: float = math.inf
+
+    def sized(self, run: 'Pretraining') -> 'Pretraining':
+        """``run`` at this study's pretraining batch size."""
+        return replace(run, batch_size=self.batch_size)
 
 
 # --------------------------------------------------------------------------- config edits
@@ -141,9 +149,52 @@ def pretraining_config(run: Pretraining, settings: Settings):
         cfg.optim_wrapper.paramwise_cfg.custom_keys['alpha'].lr_mult = run.alpha_lr_mult
     if run.train_images:
         cfg.train_dataloader.dataset.indices = run.train_images
-    if settings.batch_size:
-        cfg.train_dataloader.batch_size = settings.batch_size
+    if run.batch_size:
+        cfg.train_dataloader.batch_size = run.batch_size
     return cfg
+
+
+def pretraining_settings(cfg) -> dict:
+    """The settings a pretraining record stands for, read from its resolved config."""
+    step_size = [h for h in cfg.get('custom_hooks', []) if h.type == 'InitialStepSizeHook']
+    alpha = cfg.optim_wrapper.get('paramwise_cfg', {}).get('custom_keys', {}).get('alpha', {})
+    return dict(
+        model=cfg.model.type,
+        pipeline=[t.type for t in cfg.train_dataloader.dataset.pipeline],
+        epochs=cfg.train_cfg.max_epochs,
+        train_images=cfg.train_dataloader.dataset.get('indices'),
+        batch_size=cfg.train_dataloader.batch_size,
+        lr=cfg.optim_wrapper.optimizer.lr,
+        num_steps=cfg.model.get('num_steps'),
+        target_rms=step_size[0].target_rms if step_size else None,
+        alpha_lr_mult=alpha.get('lr_mult'),
+    )
+
+
+def downstream_settings(cfg) -> dict:
+    """The settings a downstream record stands for, read from its resolved config: the
+    schedule, the labelled images per class, the held-out images per class, the seed."""
+    train = cfg.train_dataloader
+    return dict(
+        epochs=cfg.train_cfg.max_epochs,
+        labels_per_class=train.dataset.num_per_class,
+        holdout_per_class=train.dataset.holdout_per_class,
+        seed=train.dataset.seed,
+        batch_size=train.batch_size,
+        lr=cfg.optim_wrapper.optimizer.lr,
+    )
+
+
+def settings_mismatch(recorded: Optional[dict], wanted: dict) -> List[str]:
+    """``'key: recorded X, wanted Y'`` for every setting that differs (all of them for a
+    record that carries none: recorded before records were keyed by their settings)."""
+    if recorded is None:
+        return ['the record carries no settings (recorded before they were kept)']
+    return [
+        f'{key}: recorded {recorded.get(key)!r}, this run {wanted.get(key)!r}'
+        for key in sorted(set(recorded) | set(wanted))
+        if recorded.get(key) != wanted.get(key)
+    ]
 
 
 def split_task(task: str):
@@ -192,14 +243,58 @@ def epochs_done(work_dir: Path) -> int:
     return int(match.group(1)) if match else 0
 
 
+#: Checkpoint meta key: seconds of training up to this checkpoint, summed over the processes
+#: that trained the run (a resumed run adds its own to those of the checkpoint it resumed).
+TRAIN_SECONDS = 'study_train_seconds'
+
+
+def train_time_hook():
+    """A hook that keeps ``meta[TRAIN_SECONDS]`` in every checkpoint: the seconds of the
+    checkpoint this process resumed from (``None`` if it lacks them) plus this process's since
+    its training loop started."""
+    from mmengine.hooks import Hook
+
+    class TrainTimeHook(Hook):
+        priority = 'VERY_LOW'
+
+        def __init__(self) -> None:
+            self.before: Optional[float] = 0.0
+            self.start: Optional[float] = None
+
+        def after_load_checkpoint(self, runner, checkpoint) -> None:
+            self.before = checkpoint.get('meta', {}).get(TRAIN_SECONDS)
+
+        def before_train(self, runner) -> None:
+            self.start = time.perf_counter()
+
+        def before_save_checkpoint(self, runner, checkpoint) -> None:
+            seconds = None
+            if self.before is not None and self.start is not None:
+                seconds = self.before + time.perf_counter() - self.start
+            checkpoint.setdefault('meta', {})[TRAIN_SECONDS] = seconds
+
+    return TrainTimeHook()
+
+
 def train(cfg):
-    """Train with mmengine's Runner; (runner, seconds)."""
+    """Train with mmengine's Runner; (runner, seconds). Checkpoints keep the training
+    seconds summed over processes (:data:`TRAIN_SECONDS`)."""
     from mmengine.runner import Runner
 
     runner = Runner.from_cfg(cfg)
+    runner.register_hook(train_time_hook())
     start = time.perf_counter()
     runner.train()
     return runner, time.perf_counter() - start
+
+
+def train_seconds(checkpoint: str) -> Optional[float]:
+    """The training seconds summed over processes that ``checkpoint`` holds (``None``: a
+    run resumed from a checkpoint saved without them)."""
+    import torch
+
+    meta = torch.load(checkpoint, map_location='cpu', weights_only=False).get('meta', {})
+    return meta.get(TRAIN_SECONDS)
 
 
 def restoration_gains(model, cfg, settings: Settings) -> Dict[str, float]:

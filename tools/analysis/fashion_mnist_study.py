@@ -34,8 +34,14 @@ held-out split and the run's randomness); the report gives their mean and spread
 
 Energy checkpoints also get restoration PSNR gains (dB, last step against the corrupted
 input) on 256 test images, per corruption. Results go to ``<work-dir>/results.json`` after
-every run (a rerun skips what is there: resumable), with ``results.md`` (tables) and
-``results.png`` (top-1 against pretraining epochs and minutes, one line per method).
+every run (a rerun skips what is there: resumable), each record with the settings of its
+resolved config (schedule, labels and held-out images per class, seed, batch size; a
+pretraining's batch size is in its run id): a record of the same key measured with other
+settings is refused by name, so other settings need another work dir; the selection counts
+only scores of its budget. A pretraining's minutes are its training time summed over the
+processes that trained it (kept in its checkpoints, so a resumed run counts every epoch as
+it ran). Beside results.json: ``results.md`` (tables) and ``results.png`` (top-1 against
+pretraining epochs and minutes, one line per method).
 Grids: the default (pretraining on the first 12,800 training images for 1 and 2 epochs,
 fine-tune 100 epochs, probe 10) fits in 45 minutes on 2 CPU cores (README); ``--long`` is
 the paper's protocol in miniature for a GPU (all 60,000 images, 1, 3 and 10 epochs, the
@@ -45,6 +51,7 @@ little. Explicit options override a grid's values.
 """
 
 import argparse
+import copy
 import fcntl
 import json
 import os
@@ -61,15 +68,32 @@ from fashion_mnist_runs import (  # noqa: F401  (the tests reach them through th
     Settings,
     candidates,
     downstream_config,
+    downstream_settings,
     epochs_done,
     pretraining_config,
+    pretraining_settings,
     restoration_gains,
+    settings_mismatch,
     train,
+    train_seconds,
 )
+
+#: Written into a pretraining's work dir when it starts: a resumed run must have them.
+RUN_SETTINGS = 'study_settings.json'
+
+
+class RecordMismatchError(ValueError):
+    """The work dir holds a record (or a started run) of the same key with other settings."""
 
 
 class Study:
-    """Runs pretraining and downstream cells, keeping ``results.json`` up to date."""
+    """Runs pretraining and downstream cells, keeping ``results.json`` up to date.
+
+    Every record carries the settings it was measured with (``settings``: read from its
+    resolved config) and is reused only for the same settings: a record of the same key
+    measured otherwise (another schedule, number of labels, held-out split, batch) is refused
+    by name, never returned as this run's.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -79,51 +103,95 @@ class Study:
             if self.path.exists()
             else dict(pretraining={}, downstream={}, selection={})
         )
+        self._saved = copy.deepcopy(self.results)  # as on disk when loaded or last saved
 
     def save(self) -> None:
-        """Write results.json merged with the records another process of this work dir
-        saved meanwhile (processes only add records; ours win a clash), under a file lock."""
+        """Write results.json: what is on disk now (records other processes of this work dir
+        saved meanwhile) with the records this process added or changed since it loaded or
+        last saved, under a file lock; an older copy of a record another process changed
+        (e.g. a newer selection) is not written back."""
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_suffix('.lock'), 'w') as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if self.path.exists():
-                for section, records in json.loads(self.path.read_text()).items():
-                    self.results[section] = {**records, **self.results.get(section, {})}
+            merged = json.loads(self.path.read_text()) if self.path.exists() else {}
+            for section, records in self.results.items():
+                saved = self._saved.get(section, {})
+                ours = {k: v for k, v in records.items() if k not in saved or saved[k] != v}
+                merged[section] = {**merged.get(section, {}), **ours}
+            self.results, self._saved = merged, copy.deepcopy(merged)
             partial = self.path.with_suffix('.json.partial')
             partial.write_text(json.dumps(self.results, indent=1))
             os.replace(partial, self.path)
             write_report(self.results, self.settings.work_dir)
 
+    def recorded(self, section: str, key: str, wanted: dict) -> Optional[dict]:
+        """The record ``key`` of ``section`` if it was measured with ``wanted`` settings;
+        ``None`` if there is none.
+
+        Raises:
+            RecordMismatchError: a record of that key with other settings.
+        """
+        record = self.results[section].get(key)
+        if record is None:
+            return None
+        differences = settings_mismatch(record.get('settings'), wanted)
+        if differences:
+            raise RecordMismatchError(
+                f'{self.path} holds {section} record {key!r} measured with other settings '
+                f'({"; ".join(differences)}): run these settings in another --work-dir, or '
+                'move the record away'
+            )
+        return record
+
     def out_of_time(self) -> bool:
         return time.time() > self.settings.deadline
 
     def pretrain(self, run: Pretraining) -> Optional[dict]:
-        done = self.results['pretraining'].get(run.run_id)
+        cfg = pretraining_config(run, self.settings)
+        wanted = pretraining_settings(cfg)
+        done = self.recorded('pretraining', run.run_id, wanted)
         if done or self.out_of_time():
             return done
-        cfg = pretraining_config(run, self.settings)
-        done_epochs = epochs_done(Path(cfg.work_dir))  # a killed run resumes at its last epoch
+        work_dir = Path(cfg.work_dir)
+        done_epochs = epochs_done(work_dir)  # a killed run resumes at its last epoch
         if done_epochs >= run.epochs:  # finished, but its record was never written
             raise RuntimeError(
                 f'{cfg.work_dir} holds a finished run (epoch {done_epochs}) that results.json '
                 'lacks, so its speed is unknown: move that folder away to train it again'
             )
+        started = work_dir / RUN_SETTINGS
+        if done_epochs and started.is_file():
+            differences = settings_mismatch(json.loads(started.read_text()), wanted)
+            if differences:
+                raise RecordMismatchError(
+                    f'{work_dir} holds a run started with other settings '
+                    f'({"; ".join(differences)}): move that folder away to train it again'
+                )
+        work_dir.mkdir(parents=True, exist_ok=True)
+        started.write_text(json.dumps(wanted, indent=1))
         resumed = f' (resuming after epoch {done_epochs})' if done_epochs else ''
         print(f'[study] pretraining {run.run_id}{resumed}', flush=True)
         cfg.resume = True
         runner, seconds = train(cfg)
+        checkpoint = work_dir / f'epoch_{run.epochs}.pth'
         images_per_epoch = len(runner.train_dataloader) * cfg.train_dataloader.batch_size
-        # a resumed run's rate is that of the epochs trained here; minutes: all epochs at it
-        rate = (run.epochs - done_epochs) * images_per_epoch / seconds
+        # training seconds summed over every process that trained the run (kept in the
+        # checkpoints); a run resumed from a checkpoint without them: this process's epochs
+        # extrapolated to all, and the record says so
+        measured = train_seconds(str(checkpoint))
+        summed = seconds * run.epochs / (run.epochs - done_epochs) if measured is None else measured
         record = dict(
             asdict(run),
             recipe=run.recipe,
-            checkpoint=str(Path(cfg.work_dir) / f'epoch_{run.epochs}.pth'),
-            minutes=run.epochs * images_per_epoch / rate / 60,
-            images_per_s=rate,
+            checkpoint=str(checkpoint),
+            minutes=summed / 60,
+            images_per_s=run.epochs * images_per_epoch / summed,
             resumed_after_epoch=done_epochs,
             device=str(next(runner.model.parameters()).device),
+            settings=wanted,
         )
+        if measured is None:
+            record['minutes_extrapolated'] = True
         if run.method == 'energy':
             model = runner.model.module if hasattr(runner.model, 'module') else runner.model
             record['alpha'] = float(model.alpha.detach())  # at the end; and as first set:
@@ -137,16 +205,24 @@ class Study:
 
     def downstream(self, source: str, checkpoint: Optional[str], task: str) -> Optional[dict]:
         key = f'{source}/{task}'
-        done = self.results['downstream'].get(key)
+        work_dir = self.settings.work_dir / source / task
+        cfg = downstream_config(task, checkpoint, self.settings, work_dir)
+        wanted = downstream_settings(cfg)
+        done = self.recorded('downstream', key, wanted)
         if done or self.out_of_time():
             return done
         print(f'[study] {task} from {source}', flush=True)
-        work_dir = self.settings.work_dir / source / task
-        cfg = downstream_config(task, checkpoint, self.settings, work_dir)
         runner, seconds = train(cfg)
         val = float(runner.message_hub.get_scalar('val/accuracy/top1').current())
         test = float(runner.test()['accuracy/top1'])
-        record = dict(source=source, task=task, val_top1=val, test_top1=test, minutes=seconds / 60)
+        record = dict(
+            source=source,
+            task=task,
+            val_top1=val,
+            test_top1=test,
+            minutes=seconds / 60,
+            settings=wanted,
+        )
         self.results['downstream'][key] = record
         self.save()
         return record
@@ -180,40 +256,65 @@ class Study:
     def select(self, epochs, train_images, methods=('energy', 'mae'), imported=()) -> None:
         """Run the candidates of ``methods``, then choose each method's best by validation
         top-1 among the candidates measured here or in ``imported`` results files (another
-        machine's select phase: their scores, not their checkpoints, are used)."""
-        runs = candidates(epochs, train_images)
+        machine's select phase: their scores, not their checkpoints, are used). Only scores
+        of this budget count: the candidate's run (epochs, images, batch: its run id) and
+        pretraining settings, and the select fine-tune's settings; others are ignored, with
+        a note."""
+        runs = [self.settings.sized(run) for run in candidates(epochs, train_images)]
         for run in runs:
             if run.method in methods:
                 self.evaluate(run, ['select'])
-        scores = {}  # recipe -> (validation top-1, where measured)
+        select_cfg = downstream_config('select', None, self.settings, self.settings.work_dir)
+        wanted = downstream_settings(select_cfg)
+        pretrained = {
+            run.run_id: pretraining_settings(pretraining_config(run, self.settings)) for run in runs
+        }
+        scores, ignored = {}, []  # run id -> (validation top-1, where measured)
         for origin, results in [(str(p), json.loads(Path(p).read_text())) for p in imported] + [
             ('here', self.results)
         ]:
             for key, record in results['downstream'].items():
                 source, task = key.rsplit('/', 1)
-                if task == 'select' and source in results['pretraining']:
-                    recipe = results['pretraining'][source]['recipe']
-                    scores[recipe] = (record['val_top1'], origin)
+                if task != 'select' or source not in results['pretraining']:
+                    continue
+                pre = results['pretraining'][source]
+                if (
+                    source not in pretrained
+                    or settings_mismatch(pre.get('settings'), pretrained[source])
+                    or settings_mismatch(record.get('settings'), wanted)
+                ):
+                    ignored.append(f'{key} ({origin})')
+                    continue
+                scores[source] = (record['val_top1'], origin)
+        if ignored:
+            print(
+                f'[study] selection ignores {len(ignored)} scores of other budgets or settings: '
+                + ', '.join(ignored),
+                flush=True,
+            )
         for method in ('energy', 'mae'):
             scored = [
-                (scores[run.recipe], run)
+                (scores[run.run_id], run)
                 for run in runs
-                if run.method == method and run.recipe in scores
+                if run.method == method and run.run_id in scores
             ]
             if scored:
                 (val, where), best = max(scored, key=lambda pair: pair[0][0])
                 self.results['selection'][method] = asdict(best)
                 self.results.setdefault('selection_scores', {})[method] = [
-                    dict(recipe=run.recipe, val_top1=score, measured=origin)
+                    dict(run_id=run.run_id, recipe=run.recipe, val_top1=score, measured=origin)
                     for (score, origin), run in scored
                 ]
+                # what the scores were measured with: the budget is in the run ids
+                self.results.setdefault('selection_settings', {})[method] = wanted
         self.save()
 
     def chosen(self, method: str, epochs: int, train_images: Optional[int]) -> Pretraining:
+        """The selected recipe of ``method`` (the config's without a selection) at this
+        budget and batch size."""
         chosen = self.results['selection'].get(method)
-        if chosen is None:
-            return Pretraining(method, epochs, train_images=train_images)
-        return replace(Pretraining(**chosen), epochs=epochs, train_images=train_images)
+        run = Pretraining(method, epochs) if chosen is None else Pretraining(**chosen)
+        return self.settings.sized(replace(run, epochs=epochs, train_images=train_images))
 
     def compare(
         self, budgets: List[int], tasks: List[str], train_images, full: bool, equal_time=True
@@ -360,18 +461,18 @@ def main(argv=None) -> int:
     study = Study(settings)
     # seed 0 is the configs' own draw of the labelled subset
     tasks = ['ft-k100', 'probe'] + [f'ft-k100-seed{s}' for s in sorted(set(args.seeds) - {0})]
-    if args.phase in ('select', 'all'):
-        study.select(min(epochs), train_images, args.select_methods, args.selection_from)
-    if args.phase in ('compare', 'all'):
-        study.compare(epochs, tasks, train_images, args.full, args.equal_time)
-    if args.phase == 'pretrain':  # compare's pretraining only (downstream in a later run)
-        study.compare(epochs, [], train_images, full=False, equal_time=args.equal_time)
-    if args.phase == 'evaluate':  # downstream of what is pretrained (e.g. while 'pretrain' runs)
-        try:
+    try:
+        if args.phase in ('select', 'all'):
+            study.select(min(epochs), train_images, args.select_methods, args.selection_from)
+        if args.phase in ('compare', 'all'):
+            study.compare(epochs, tasks, train_images, args.full, args.equal_time)
+        if args.phase == 'pretrain':  # compare's pretraining only (downstream in a later run)
+            study.compare(epochs, [], train_images, full=False, equal_time=args.equal_time)
+        if args.phase == 'evaluate':  # downstream of what is pretrained (e.g. beside 'pretrain')
             study.evaluate_recorded(tasks + ['ft-full'] * args.full, args.sources)
-        except ValueError as error:
-            print(f'error: {error}', file=sys.stderr)
-            return 2
+    except ValueError as error:  # RecordMismatchError, an unknown --sources
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     study.save()
     print((settings.work_dir / 'results.md').read_text())
     return 0
