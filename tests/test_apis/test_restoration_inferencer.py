@@ -242,3 +242,25 @@ def test_a_grey_image_for_a_colour_model_is_read_as_a_file_of_it_would_be(
     )
     # its three channels are equal: a grey picture
     assert (from_array['clean'][..., 0] == from_array['clean'][..., 2]).all()
+
+
+def test_the_seed_gives_the_same_corruptions_for_the_same_inputs_in_the_same_order(
+    model, wide_photos
+):
+    """What the seed promises (class docstring): one stream runs through the images in order,
+    so the same inputs in the same order give the same corrupted images, and an image's
+    corruption depends on the images before it in the call."""
+    paths = [str(p) for p in sorted(wide_photos.glob('*.png'))]
+    inferencer = RestorationInferencer(model)
+
+    def corrupted(images):
+        (chain,) = inferencer(images, corruption=DENOISE, seed=5, return_datasamples=True)
+        return chain.images[:, 0]
+
+    first = corrupted(paths)
+    np.testing.assert_array_equal(corrupted(paths), first)
+    np.testing.assert_array_equal(corrupted(paths[:2]), first[:2])  # a prefix: the same
+    # the last image alone, or after others: another draw of its noise
+    assert not np.array_equal(corrupted(paths[-1:])[0], first[-1])
+    # and the docstring says so (it used to promise the same corruption per seed)
+    assert 'the same inputs in the same order' in ' '.join(RestorationInferencer.__doc__.split())
