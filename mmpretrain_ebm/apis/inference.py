@@ -27,8 +27,8 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.apis.model import ModelHub
 from mmpretrain.apis.model import inference_model as mmpretrain_inference_model
 
-from .model import get_model, model_with_checkpoint
-from .restoration import ConfigPipelineMixin, RestorationInferencer, inputs_to_list
+from .model import model_with_checkpoint
+from .restoration import ConfigPipelineMixin, RestorationInferencer
 
 ENERGY_MODEL = 'EnergyRestorationAlgorithm'
 CLASSIFIER = 'ImageClassifier'
@@ -67,17 +67,24 @@ def inference_model(model, *args, **kwargs):
     init_kwargs = {
         k: kwargs.pop(k) for k in list(kwargs) if k in signature(inferencer_type).parameters
     }
-    if inferencer_type is ClassifierInferencer and not isinstance(model, BaseModel):
-        # mmpretrain's would load the checkpoint leniently: build it with ours
-        model = get_model(
-            model, pretrained=init_kwargs.pop('pretrained', True), device=init_kwargs.get('device')
-        )
     return inferencer_type(model, **init_kwargs)(*args, **kwargs)[0]
 
 
 class ClassifierInferencer(ConfigPipelineMixin, ImageClassificationInferencer):
-    """mmpretrain's ``ImageClassificationInferencer`` with images read as the config's test
-    pipeline (or ``inference_pipeline``) says: a grey classifier reads grey images."""
+    """mmpretrain's ``ImageClassificationInferencer`` with the checkpoint loaded strictly
+    (:func:`get_model`) and images read as the config's test pipeline (or
+    ``inference_pipeline``) says: a grey classifier reads grey images."""
+
+    def __init__(
+        self,
+        model: Union[BaseModel, str, Config],
+        pretrained: Union[bool, str] = True,
+        device: Union[str, torch.device, None] = None,
+        classes=None,
+        **kwargs,
+    ) -> None:
+        model = model_with_checkpoint(model, pretrained, **kwargs)
+        super().__init__(model, pretrained=False, device=device, classes=classes)
 
 
 class FeatureExtractor(ConfigPipelineMixin, MMPretrainFeatureExtractor):
@@ -100,11 +107,6 @@ class FeatureExtractor(ConfigPipelineMixin, MMPretrainFeatureExtractor):
                 'get_model(config or name)'
             )
         super().__init__(model, pretrained=False, device=device)
-
-    def _inputs_to_list(self, inputs) -> list:
-        """A folder gives its images sorted by path (mmpretrain's: every file, in listing
-        order)."""
-        return inputs_to_list(inputs)
 
 
 __all__ = ['ClassifierInferencer', 'FeatureExtractor', 'inference_model']

@@ -190,8 +190,9 @@ def load_image(
 class ConfigPipelineMixin:
     """The inputs of an mmpretrain inferencer loaded and transformed as the model's config
     says (:func:`inference_pipeline`): the loading transform's ``color_type`` (a grey model
-    gets HxW images), then the transforms after it. mmpretrain's inferencers load every image
-    as colour and take the test pipeline after its loading."""
+    gets HxW images), then the transforms after it; a folder's images sorted by path.
+    mmpretrain's inferencers load every image as colour and take the test pipeline after its
+    loading."""
 
     def _init_pipeline(self, cfg: Config) -> Callable:
         pipeline = inference_pipeline(cfg)
@@ -202,6 +203,11 @@ class ConfigPipelineMixin:
             )
         self.load_kwargs, rest = split_loading(pipeline, model_channels(self.model))
         return Compose([TRANSFORMS.build(t) for t in rest])
+
+    def _inputs_to_list(self, inputs: InputType) -> list:
+        """A folder gives its images sorted by path (mmpretrain's: every file, in listing
+        order)."""
+        return inputs_to_list(inputs)
 
     def preprocess(self, inputs: list, batch_size: int = 1):
         def load(indexed):

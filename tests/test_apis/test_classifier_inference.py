@@ -12,7 +12,7 @@ from mmengine.dataset import default_collate
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS, TRANSFORMS
 
-from mmpretrain_ebm.apis import get_model, inference_model
+from mmpretrain_ebm.apis import ClassifierInferencer, get_model, inference_model
 
 FINETUNE = (
     ROOT / 'configs' / 'benchmarks' / 'mmpretrain' / 'deit-small-p16_8xb128-amp-coslr-100e_in1k.py'
@@ -102,3 +102,6 @@ def test_a_pretraining_checkpoint_is_not_a_classifier(fine_tuned, tiny_energy):
     config, _, _, _ = fine_tuned
     with pytest.raises(ValueError, match=f'checkpoint {tiny_energy[1]} does not match'):
         inference_model(str(config), str(Path(__file__)), pretrained=str(tiny_energy[1]))
+    # the classifier inferencer loads strictly (mmpretrain's copies what fits and warns)
+    with pytest.raises(ValueError, match=f'checkpoint {tiny_energy[1]} does not match'):
+        ClassifierInferencer(str(config), pretrained=str(tiny_energy[1]))
