@@ -496,3 +496,27 @@ def test_a_newer_selection_is_not_overwritten_by_an_older_copy(tmp_path):
     assert study.Pretraining(**on_disk['selection']['energy']).corruption == 'mixed'
     assert on_disk['downstream'] == {'scratch/probe': record}
     assert older.results == on_disk  # and the older process now sees the newer selection
+
+
+def test_a_run_resumed_from_a_checkpoint_without_its_time_says_its_minutes_are_extrapolated(
+    data_root, tmp_path
+):
+    """A checkpoint saved before checkpoints kept the training time: the minutes are the
+    resumed process's epochs extrapolated to all, and the record and the report say so."""
+    settings = study.Settings(data_root=str(data_root), work_dir=tmp_path, workers=0)
+    settings.batch_size = 64
+    run = settings.sized(study.Pretraining('mae', 2, train_images=128))
+    half = study.pretraining_config(run, settings)
+    half.train_cfg.max_epochs = 1
+    study.train(half)
+    path = Path(half.work_dir) / 'epoch_1.pth'
+    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    assert checkpoint['meta'].pop('study_train_seconds') > 0
+    torch.save(checkpoint, path)
+    runner = study.Study(settings)
+    record = runner.pretrain(run)
+    assert record['resumed_after_epoch'] == 1 and record['minutes_extrapolated'] is True
+    final = torch.load(Path(half.work_dir) / 'epoch_2.pth', map_location='cpu', weights_only=False)
+    assert final['meta']['study_train_seconds'] is None  # unknown from then on
+    row = next(r for r in (tmp_path / 'results.md').read_text().splitlines() if '| mae' in r)
+    assert f'| {record["minutes"]:.1f} (extrapolated) |' in row
