@@ -329,16 +329,21 @@ class RestorationInferencer(BaseInferencer):
         return load_image(image, index, **self.load_kwargs)
 
     def transforms(self, corruption: dict, img_size: int) -> List[dict]:
-        """The test pipeline after loading at ``img_size`` (``ResizeEdge``'s scale and
-        ``CenterCrop``'s crop; added where it has neither), with ``corruption`` before the
-        packing (which keeps ``img_path`` and ``corruption``)."""
-        transforms, sized = [], False
+        """The test pipeline after loading, as it is for its own crop size; for another
+        ``img_size``, with ``ResizeEdge``'s scale and ``CenterCrop``'s crop set to it (both
+        added where it has neither). ``corruption`` comes before the packing (which keeps
+        ``img_path`` and ``corruption``)."""
+        try:
+            as_it_is = find_crop_size(self.test_transforms) == img_size
+        except ValueError:  # no crop: resize and crop to img_size
+            as_it_is = False
+        transforms, sized = [], as_it_is
         for cfg in self.test_transforms:
             cfg = copy.deepcopy(cfg)
             kind = _type_name(cfg)
-            if kind == 'ResizeEdge':
+            if kind == 'ResizeEdge' and not as_it_is:
                 cfg['scale'], sized = img_size, True
-            elif kind == 'CenterCrop':
+            elif kind == 'CenterCrop' and not as_it_is:
                 cfg['crop_size'], sized = img_size, True
             if kind != 'PackInputs':
                 transforms.append(cfg)

@@ -264,3 +264,40 @@ def test_the_seed_gives_the_same_corruptions_for_the_same_inputs_in_the_same_ord
     assert not np.array_equal(corrupted(paths[-1:])[0], first[-1])
     # and the docstring says so (it used to promise the same corruption per seed)
     assert 'the same inputs in the same order' in ' '.join(RestorationInferencer.__doc__.split())
+
+
+def test_the_config_test_pipeline_is_used_as_it_is_at_its_crop_size(tiny_energy, wide_photos):
+    """A test pipeline that resizes the short edge to 80 px and crops 64: the restoration's
+    clean image is that crop (the inferencer does not rebuild the pipeline); another img_size
+    sets both the resize and the crop to it."""
+    from mmcv.transforms import Compose
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import TRANSFORMS
+
+    config, checkpoint, _ = tiny_energy
+    cfg = Config.fromfile(str(config))
+    resize, crop = cfg.test_dataloader.dataset.pipeline[1:3]
+    assert (resize.type, crop.type, crop.crop_size) == ('ResizeEdge', 'CenterCrop', 64)
+    resize.scale = 80
+    model = get_model(cfg, pretrained=str(checkpoint))
+    path = str(sorted(wide_photos.glob('*.png'))[0])
+    init_default_scope('mmpretrain')
+
+    def crop_of(pipeline) -> np.ndarray:
+        packed = Compose([TRANSFORMS.build(t) for t in pipeline])(dict(img_path=path))
+        return cv2.cvtColor(packed['inputs'].permute(1, 2, 0).numpy(), cv2.COLOR_BGR2RGB)
+
+    want = crop_of(cfg.test_dataloader.dataset.pipeline)
+    inferencer = RestorationInferencer(model)
+    clean = inferencer(path, corruption=DENOISE)[0]['clean']
+    assert clean.shape == (64, 64, 3)
+    assert np.abs(clean.astype(int) - want).max() <= 1
+    # resizing to the crop size first (the old, rebuilt pipeline) gives another image
+    load, pack = cfg.test_dataloader.dataset.pipeline[0], dict(type='PackInputs')
+    rebuilt = crop_of([load, dict(resize, scale=64), crop, pack])
+    assert np.abs(clean.astype(int) - rebuilt).mean() > 5
+    # another img_size: resized and cropped to it
+    small = inferencer(path, corruption=DENOISE, img_size=32)[0]['clean']
+    resized = dict(resize, scale=32)
+    want = crop_of([load, resized, dict(crop, crop_size=32), pack])
+    assert np.abs(small.astype(int) - want).max() <= 1
