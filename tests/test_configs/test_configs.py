@@ -158,6 +158,8 @@ def test_pretraining_config_follows_table_a_and_its_table(path):
         epochs,
     )
     assert cfg.model.num_steps == 2
+    # compiled once: every batch has the configured shape
+    assert cfg.model.grad_mode == 'compiled' and cfg.train_dataloader.drop_last
     assert cfg.model.learnable_alpha  # README: initial step size, set on the first batch
     assert cfg.custom_hooks[0] == dict(type='InitialStepSizeHook', target_rms=0.03)
     assert cfg.model.loss == dict(type='SmoothL1Loss', beta=1.0)
