@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 TOOL = ROOT / 'tools' / 'analysis' / 'benchmark_step.py'
-VARIANTS = ('bare-n2', 'bare-fd-n2', 'ebm-n2', 'ebm-n2-fd')
+VARIANTS = ('bare-n2', 'bare-fd-n2', 'ebm-n2', 'ebm-n2-fd', 'ebm-n2-compiled')
 
 
 def run_tool(*args: str) -> subprocess.CompletedProcess:
@@ -60,14 +60,32 @@ def test_tiny_vit_table_and_json(tmp_path):
     # the same method does the same matrix work, whoever writes the loop
     assert rows['ebm-n2']['flops'] == pytest.approx(rows['bare-n2']['flops'], rel=0.05)
     assert rows['ebm-n2-fd']['flops'] == pytest.approx(rows['bare-fd-n2']['flops'], rel=0.05)
+    # the compiled graph's matrix work is counted from its function run eagerly
+    assert rows['ebm-n2-compiled']['flops'] == pytest.approx(rows['ebm-n2']['flops'], rel=0.01)
+    # its first step compiles: slower than any timed step
+    assert rows['ebm-n2-compiled']['first_seconds'] > 3 * rows['ebm-n2-compiled']['seconds']
     table = result.stdout.splitlines()
     reference = next(line for line in table if line.startswith('bare-n2'))
-    assert reference.split()[3:13:2] == ['1.00'] * 5  # time, min time, peak, step, alloc ratios
+    ratios = [reference.split()[i] for i in (3, 5, 8, 10, 12)]  # time, min, peak, step, alloc
+    assert ratios == ['1.00'] * 5
     assert reference.split()[-1] == f'{100 * rows["bare-n2"]["mfu"]:.1f}%'
     fastest = next(line for line in table if line.startswith('ebm-n2-fd')).split()[4]
     assert float(fastest) == pytest.approx(rows['ebm-n2-fd']['min_seconds'], abs=1e-3)
     assert 'interleaved runs' in table[-2] and 'ratios against bare-n2' in table[-2]
     assert '/ 0.5 TFLOP/s' in table[-1]
+
+
+def test_grey_config_runs_on_one_channel(tmp_path):
+    """CONFIG's backbone and data preprocessor decide the channels and the normalization."""
+    out = tmp_path / 'grey.json'
+    config = ROOT / 'configs/ebm/ebm_vit-mini-p4_1xb256-gridmask-coslr-10e_fashion-mnist.py'
+    result = run_tool(
+        *('--img-size', '28', '--batch-size', '2', '--warmup', '1', '--steps', '5'),
+        *('--threads', '1', '--variants', 'bare-n2', 'ebm-n2', '--json', str(out), str(config)),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {row['variant']: row for row in json.loads(out.read_text())['results']}
+    assert rows['ebm-n2']['flops'] == pytest.approx(rows['bare-n2']['flops'], rel=0.05)
 
 
 def test_bad_arguments_name_the_value():

@@ -9,7 +9,8 @@ Each variant runs in a fresh subprocess, so peaks of different variants do not m
 ``--repeats R`` runs the whole list R times, variants interleaved, and reports the median of
 all R x steps timings and of the R peaks: on a shared machine slow phases then hit every
 variant alike instead of one. ``min s`` is the fastest timed step, the figure least moved by
-other jobs on a shared machine.
+other jobs on a shared machine; ``1st s`` the first warm-up step, which includes
+``grad_mode='compiled'``'s compilation (from inductor's on-disk cache on a rerun).
 Memory: on CPU the process's peak RSS (``peak``), that peak minus the RSS before the first
 step (``step``: gradients, optimizer state and the step's graphs), and ``alloc``, the most
 bytes held by live tensors during one extra profiled step (the CPU analogue of CUDA's
@@ -104,8 +105,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error(f'--warmup must be >= 1 (the first step allocates state), got {args.warmup}')
     if args.repeats < 1:
         parser.error(f'--repeats must be >= 1, got {args.repeats}')
-    if args.batch_size < 1 or args.img_size < 32:
-        parser.error('--batch-size must be >= 1 and --img-size >= 32')
+    if args.batch_size < 1 or args.img_size < 16:
+        parser.error('--batch-size must be >= 1 and --img-size >= 16')
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA device is available')
     if args.config and not Path(args.config).is_file():
@@ -161,7 +162,8 @@ def step_flops(step: Callable[[], None]) -> int:
                 FlopCount.total += count(*args, **kwargs, out_val=out)
             return out
 
-    with FlopCount():
+    # compiled code runs below the dispatch mode: count its function run eagerly (same ops)
+    with FlopCount(), torch.compiler.set_stance('force_eager'):
         step()
     return FlopCount.total
 
@@ -181,6 +183,8 @@ def run_variant(args: argparse.Namespace) -> None:
         step()
         if cuda:
             torch.cuda.synchronize()
+        if index == 0:
+            first = time.perf_counter() - start
         if index >= args.warmup:
             times.append(time.perf_counter() - start)
         print('TICK', flush=True)
@@ -200,6 +204,7 @@ def run_variant(args: argparse.Namespace) -> None:
                 variant=args.run_variant,
                 seconds=median,
                 min_seconds=min(times),
+                first_seconds=first,
                 times=times,
                 images_per_s=args.batch_size / median,
                 peak_mib=peak,
@@ -273,6 +278,7 @@ def combine_runs(variant: str, runs: List[dict], batch_size: int) -> dict:
         variant=variant,
         seconds=seconds,
         min_seconds=min(times),
+        first_seconds=statistics.median(run['first_seconds'] for run in runs),
         times=times,
         images_per_s=batch_size / seconds,
         peak_mib=statistics.median(run['peak_mib'] for run in runs),
@@ -309,6 +315,7 @@ def format_table(results: List[dict], args: argparse.Namespace) -> str:
     cuda = args.device == 'cuda'
     header = (
         f'{"variant":<22}{"s/step":>9}{"img/s":>8}{"x time":>8}{"min s":>8}{"x min":>7}'
+        f'{"1st s":>8}'
         f'{"peak":>9}{"x peak":>8}{"step":>9}{"x step":>8}'
         + ('' if cuda else f'{"alloc":>8}{"x alloc":>8}')
         + f'{"TFLOP":>8}{"MFU":>7}'
@@ -322,6 +329,7 @@ def format_table(results: List[dict], args: argparse.Namespace) -> str:
         line = (
             f'{r["variant"]:<22}{r["seconds"]:>9.3f}{r["images_per_s"]:>8.2f}'
             f'{ratio("seconds"):>8}{r["min_seconds"]:>8.3f}{ratio("min_seconds"):>7}'
+            f'{r["first_seconds"]:>8.1f}'
             f'{r["peak_mib"]:>9.0f}{ratio("peak_mib"):>8}'
             f'{r["step_mib"]:>9.0f}{ratio("step_mib"):>8}'
         )

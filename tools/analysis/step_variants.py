@@ -21,6 +21,8 @@ Variants (all train with AdamW through a full optimizer step):
 - ``ebm-n2-whole``: ``stepwise_backward=False``: one backward of all steps, as Listing 1.
 - ``ebm-n2-ckpt``, ``ebm-n2-whole-ckpt``: ``grad_checkpoint=True`` (non-reentrant).
 - ``ebm-n2-fd``, ``ebm-n2-fd-ckpt``: ``grad_mode='finite_difference'``.
+- ``ebm-n1-compiled``, ``ebm-n2-compiled``: ``grad_mode='compiled'`` (the first warm-up step
+  compiles; the table's ``1st s`` column shows it).
 - ``mae``: MMPretrain's MAE on the same ViT (decoder 512-d, 8 blocks, mask ratio 0.75);
   ViT only, so the default list leaves it out for other backbones.
 - ``supervised``: MMPretrain's ``ImageClassifier``, same backbone, linear 1000-class head.
@@ -48,6 +50,17 @@ EBM_VARIANTS: Dict[str, dict] = {
     'ebm-n2-whole-ckpt': dict(num_steps=2, stepwise_backward=False, grad_checkpoint=True),
     'ebm-n2-fd': dict(num_steps=2, grad_mode='finite_difference'),
     'ebm-n2-fd-ckpt': dict(num_steps=2, grad_mode='finite_difference', grad_checkpoint=True),
+    'ebm-n1-compiled': dict(num_steps=1, grad_mode='compiled'),
+    'ebm-n2-compiled': dict(num_steps=2, grad_mode='compiled'),
+    'ebm-n2-compiled-autotune': dict(
+        num_steps=2, grad_mode=dict(type='CompiledInputGradient', mode='max-autotune')
+    ),
+    'ebm-n2-compiled-mem50': dict(
+        num_steps=2, grad_mode=dict(type='CompiledInputGradient', memory_budget=0.5)
+    ),
+    'ebm-n2-compiled-mem20': dict(
+        num_steps=2, grad_mode=dict(type='CompiledInputGradient', memory_budget=0.2)
+    ),
 }
 MAE_BACKBONE = 'VisionTransformer'  # the only backbone MMPretrain's MAE has an encoder for
 
@@ -87,7 +100,10 @@ def energy_model_cfg(args: argparse.Namespace) -> dict:
     if args.config:
         from mmengine.config import Config
 
-        cfg = Config.fromfile(args.config).model.to_dict()
+        config = Config.fromfile(args.config)
+        cfg = config.model.to_dict()
+        if config.get('data_preprocessor') and not cfg.get('data_preprocessor'):
+            cfg['data_preprocessor'] = config.data_preprocessor.to_dict()  # as the runner does
         if cfg.get('type') != 'EnergyRestorationAlgorithm':
             raise SystemExit(
                 f'{args.config}: model.type is {cfg.get("type")!r}, expected '
@@ -113,9 +129,18 @@ def backbone_output(backbone_cfg: dict, args: argparse.Namespace) -> Tuple[int, 
     return (out.shape[1] if out.dim() == 4 else out.shape[-1]), out.dim()
 
 
+def normalization(args: argparse.Namespace) -> Tuple[list, list, bool]:
+    """(mean, std, to_rgb) of the energy model's data preprocessor (the ImageNet values
+    without CONFIG); one value each for a grey model."""
+    preprocessor = energy_model_cfg(args).get('data_preprocessor') or {}
+    mean, std = preprocessor.get('mean', MEAN), preprocessor.get('std', STD)
+    return list(mean), list(std), bool(preprocessor.get('to_rgb', False)) and len(mean) == 3
+
+
 def photo_batch(args: argparse.Namespace) -> Tuple[torch.Tensor, torch.Tensor]:
-    """BGR batches as the dataloader delivers them: clean (uint8) and grid-masked (float32;
-    16 px cells, half of them, filled with the mean, i.e. 0 after normalization)."""
+    """Batches as the dataloader delivers them (BGR, or grey for a one-channel backbone):
+    clean (uint8) and grid-masked (float32; 16 px cells, half of them, filled with the mean,
+    i.e. 0 after normalization)."""
     import cv2
     from skimage import data as skdata
 
@@ -127,11 +152,16 @@ def photo_batch(args: argparse.Namespace) -> Tuple[torch.Tensor, torch.Tensor]:
             for i in range(args.batch_size)
         ]
     )[..., ::-1]  # RGB -> BGR
+    mean, _, _ = normalization(args)
+    if backbone_cfg(args).get('in_channels', 3) == 1:
+        clean = np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in clean])[..., None]
+    else:
+        mean = mean[::-1]  # filled in BGR
     rng = np.random.default_rng(0)
     cells = rng.random((args.batch_size, -(-size // 16), -(-size // 16))) < 0.5
     mask = cells.repeat(16, 1).repeat(16, 2)[:, :size, :size]
     corrupted = clean.astype(np.float32)
-    corrupted[mask] = MEAN[::-1]
+    corrupted[mask] = mean
     to_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2)  # noqa
     return to_tensor(clean), to_tensor(corrupted)
 
@@ -264,10 +294,12 @@ def build_bare(name: str, args: argparse.Namespace, clean, corrupted) -> Callabl
     alpha = torch.nn.Parameter(torch.tensor(1.0, device=args.device))
     params = [*backbone.parameters(), *head.parameters(), alpha]
     optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
-    mean = torch.tensor(MEAN, device=args.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=args.device).view(1, 3, 1, 1)
-    images = (clean[:, [2, 1, 0]].float() - mean) / std  # BGR -> RGB, as to_rgb=True does
-    start = (corrupted[:, [2, 1, 0]].float() - mean) / std
+    mean, std, to_rgb = normalization(args)
+    mean = torch.tensor(mean, device=args.device).view(1, -1, 1, 1)
+    std = torch.tensor(std, device=args.device).view(1, -1, 1, 1)
+    order = [2, 1, 0] if to_rgb else list(range(clean.shape[1]))  # BGR -> RGB as to_rgb does
+    images = (clean[:, order].float() - mean) / std
+    start = (corrupted[:, order].float() - mean) / std
 
     def step() -> None:
         optimizer.zero_grad()
