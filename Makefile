@@ -5,7 +5,7 @@ EBM_VENV ?= .venv
 VENV_DIR := $(abspath $(EBM_VENV))
 VENV_PYTHON := $(VENV_DIR)/bin/python
 
-.PHONY: env env-core seg demo test lint test-user-stack
+.PHONY: env env-core seg demo test lint docs test-user-stack
 
 # Two levels of one set-up script (tools/setup_env.sh): the core stack (torch, mmengine,
 # mmpretrain, mmcv-lite; no compiler) for the demo and the linters, the full stack (mmcv with
@@ -35,6 +35,15 @@ test: env
 lint: env-core
 	'$(VENV_PYTHON)' -m ruff check .
 	'$(VENV_PYTHON)' -m ruff format --check .
+
+# The documentation site (mkdocs.yml: docs/ into work_dirs/site). The pinned mkdocs of
+# requirements/constraints.txt is installed into the venv only when it is not there yet (the
+# stack's pins constrain its dependencies); --strict makes a broken link or anchor an error.
+MKDOCS_PIN = $(shell grep -E '^mkdocs==' requirements/constraints.txt)
+docs: env-core
+	'$(VENV_PYTHON)' -c "import importlib.metadata as m, sys; sys.exit(m.version('mkdocs') != '$(MKDOCS_PIN)'.split('==')[1])" 2>/dev/null \
+		|| '$(VENV_PYTHON)' -m pip install --disable-pip-version-check --progress-bar off -c requirements/constraints.txt '$(MKDOCS_PIN)'
+	'$(VENV_PYTHON)' -m mkdocs build --strict --clean
 
 # The second tested stack (not in CI): a fresh Python 3.12 venv with torch 2.11 from the
 # registry, mmcv-lite, mmengine and mmpretrain, this package installed into it with pip
