@@ -16,10 +16,11 @@ LEAF_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.part
 MMSEG_CONFIGS = [p for p in LEAF_CONFIGS if 'mmsegmentation' in p.parts]
 OUR_CONFIGS = [p for p in LEAF_CONFIGS if p not in MMSEG_CONFIGS]
 PRETRAIN_CONFIGS = [p for p in OUR_CONFIGS if p.parent.name == 'ebm' or p.parent == CONFIGS]
-# the Fashion-MNIST study's (README): energy and MAE pretraining, fine-tune, linear probe
+# the Fashion-MNIST study's (docs/results_fashion_mnist.md): energy and MAE pretraining,
+# fine-tune, linear probe
 FASHION_MNIST = [p for p in OUR_CONFIGS if '_fashion-mnist' in p.stem]
 DEMO = CONFIGS / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
-# pretraining on the user's own folder of images (README): not a paper setting
+# pretraining on the user's own folder of images (docs/training.md): not a paper setting
 CUSTOM = CONFIGS / 'ebm' / 'ebm_deit-small-p16_1xb32-mixed-amp-coslr-200e_custom-folder.py'
 IMAGENET_PRETRAIN = [p for p in PRETRAIN_CONFIGS if p not in (DEMO, CUSTOM, *FASHION_MNIST)]
 FINETUNE_CONFIGS = sorted(
@@ -149,7 +150,7 @@ def test_pretraining_config_follows_table_a_and_its_table(path):
     assert optim.paramwise_cfg.custom_keys['alpha'] == dict(decay_mult=0.0)
     assert cfg.auto_scale_lr == dict(base_batch_size=256, enable=True)
     assert cfg.train_cfg.max_epochs == epochs
-    warmup, cosine = cfg.param_scheduler  # README: a 5-epoch warm-up, then cosine
+    warmup, cosine = cfg.param_scheduler  # docs/configs.md: a 5-epoch warm-up, then cosine
     assert (warmup.type, warmup.by_epoch, warmup.begin, warmup.end) == ('LinearLR', True, 0, 5)
     assert (cosine.type, cosine.by_epoch, cosine.begin, cosine.end) == (
         'CosineAnnealingLR',
@@ -160,7 +161,7 @@ def test_pretraining_config_follows_table_a_and_its_table(path):
     assert cfg.model.num_steps == 2
     # compiled once: every batch has the configured shape
     assert cfg.model.grad_mode == 'compiled' and cfg.train_dataloader.drop_last
-    assert cfg.model.learnable_alpha  # README: initial step size, set on the first batch
+    assert cfg.model.learnable_alpha  # docs/algorithm.md: initial step size, set on the first batch
     assert cfg.custom_hooks[0] == dict(type='InitialStepSizeHook', target_rms=0.03)
     assert cfg.model.loss == dict(type='SmoothL1Loss', beta=1.0)
 
@@ -235,9 +236,10 @@ def test_short_path_is_the_vit_b_mixed_recipe():
 
 
 @pytest.mark.parametrize('path', LEAF_CONFIGS, ids=ids(LEAF_CONFIGS))
-def test_tensorboard_as_the_readme_says_reaches_the_visualizer(path):
-    """The README's TensorBoard instruction (``visualizer.vis_backends``) takes effect, and no
-    top-level ``vis_backends`` variable invites an override that the visualizer never sees."""
+def test_tensorboard_as_the_docs_say_reaches_the_visualizer(path):
+    """The TensorBoard instruction of docs/configs.md (``visualizer.vis_backends``) takes
+    effect, and no top-level ``vis_backends`` variable invites an override that the visualizer
+    never sees."""
     cfg = load(path)
     assert 'vis_backends' not in cfg
     backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]

@@ -1,5 +1,5 @@
 """The own-folder config: scale-aware alpha, skipping loader, variables that work
-when the file is copied and edited as the README says; the demo's loader."""
+when the file is copied and edited as docs/training.md says; the demo's loader."""
 
 import re
 from pathlib import Path
@@ -21,7 +21,7 @@ DEMO = CONFIGS / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py
 
 
 def edited_copy(tmp_path: Path, **values) -> Config:
-    """The README's recipe: copy the config elsewhere, point ``_base_`` at the original's
+    """docs/training.md's recipe: copy the config elsewhere, point ``_base_`` at the original's
     folder, set the variables."""
     text = CUSTOM.read_text()
     text = text.replace("'./ebm_deit", f"'{CUSTOM.parent}/ebm_deit")

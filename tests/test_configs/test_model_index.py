@@ -6,7 +6,7 @@ import yaml
 
 ROOT = Path(__file__).parents[2]
 DEMO = 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
-# pretraining on the user's own images (README), not a model-zoo entry
+# pretraining on the user's own images (docs/training.md), not a model-zoo entry
 CUSTOM = 'ebm_deit-small-p16_1xb32-mixed-amp-coslr-200e_custom-folder.py'
 
 
@@ -46,7 +46,8 @@ def test_every_pretraining_config_is_in_the_model_zoo():
 
 def test_paper_accuracies_are_where_the_tables_put_them():
     results = {model['Name']: model['Results'] for model in load_models()}
-    top1 = {  # the paper's: on ImageNet-1k (ours on Fashion-MNIST are measured, README)
+    # the paper's, on ImageNet-1k (ours, on Fashion-MNIST: docs/results_fashion_mnist.md)
+    top1 = {
         name: result[0]['Metrics']['Top 1 Accuracy']
         for name, result in results.items()
         if result and result[0]['Dataset'] == 'ImageNet-1k'

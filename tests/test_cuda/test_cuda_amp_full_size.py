@@ -4,9 +4,9 @@ error of all backbone gradients under bf16 and fp16 autocast against fp32.
 
 The loss is a mean over every pixel, so the gradient entering the fp16 double backward
 shrinks with the batch: bf16 and fp16 are checked at batch 8 and bf16 also, on CUDA, at 32
-(the configs' DeiT-S batch per GPU); fp16 at 32 is only measured (a non-strict xfail: the
-README advises bf16 there). About 10 s on an H200; on a 2-core CPU several minutes, so the dry run
-(``gpu_check.sh`` without a GPU) leaves these out.
+(the configs' DeiT-S batch per GPU); fp16 at 32 is only measured (a non-strict xfail:
+docs/algorithm.md advises bf16 there). About 10 s on an H200; on a 2-core CPU several minutes,
+so the dry run (``gpu_check.sh`` without a GPU) leaves these out.
 """
 
 from pathlib import Path
@@ -59,7 +59,7 @@ def test_full_size_amp_backbone_gradients(
         request.applymarker(
             pytest.mark.xfail(
                 reason='fp16 at batch 32: 4e-2 on CPU autocast (issue 14), the gradient '
-                'entering the fp16 double backward underflows; README: use bf16',
+                'entering the fp16 double backward underflows; docs/algorithm.md: use bf16',
                 strict=False,
             )
         )

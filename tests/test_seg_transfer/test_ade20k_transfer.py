@@ -1,6 +1,6 @@
 """ADE20K transfer end to end: our pretraining -> ebm2mmseg -> mmseg's tools/train.py.
 
-Each stage runs its real command line in a subprocess, as the README tells users to:
+Each stage runs its real command line in a subprocess, as docs/ade20k.md tells users to:
 
 1. ``tools/train.py`` pretrains a 12-layer, 32-channel ViT with EnergyRestorationAlgorithm
    for 3 iterations on photo crops;

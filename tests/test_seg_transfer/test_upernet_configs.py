@@ -126,7 +126,7 @@ def test_vit_layer_wise_lr_decay(name):
 
 
 def test_convnext_stage_wise_lr_decay():
-    """README: stage-wise decay 0.9. mmseg's stage-wise rule with num_layers=6 (8 ids): the
+    """docs/ade20k.md: stage-wise decay 0.9. mmseg's stage-wise rule with num_layers=6 (8 ids): the
     stem and downsampling layers are id 0, stage i is id i + 1, the rest id 7, and
     lr = 1e-4 * 0.9 ** (7 - id)."""
     model, groups = build_model_and_optimizer(load(CONVNEXT_T))
@@ -155,5 +155,5 @@ def test_swin_weight_decay():
 @pytest.mark.parametrize(
     'name, rate', [(VIT_B, 0.1), (DEIT_S, 0.1), (CONVNEXT_T, 0.4), (SWIN_T, 0.3)]
 )
-def test_drop_path_rate_is_the_readme_table(name, rate):
+def test_drop_path_rate_is_the_docs_table(name, rate):
     assert load(name).model.backbone.drop_path_rate == rate
