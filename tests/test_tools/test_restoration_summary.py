@@ -1,6 +1,7 @@
 """tools/analysis/restoration_summary.py (the end of ``make demo``) on a real tiny run of the
 demo config: it prints the gain of the last step of each corruption at the last drawing, equal
-to the PSNR of the final weights' restoration chains, and the run's figures."""
+to the PSNR of the final weights' restoration chains, one line naming those below the visible
+gain, and the run's figures."""
 
 import re
 import shutil
@@ -57,10 +58,14 @@ def test_summary_prints_the_last_steps_gain_per_corruption_and_the_figures(
         'restoration_held_out at iteration 2: gain of step 2 over the corrupted input '
         '(mean PSNR in dB)'
     )
-    rows = [LINE.match(line) for line in lines[1:-2]]
+    rows = [LINE.match(line) for line in lines[1:5]]
     assert all(rows), lines
     assert [row[1] for row in rows] == [chain.corruption for chain in chains]
-    assert len(rows) == 4  # the demo's mix: boxes, super-resolution, denoising, colorization
+    assert len(rows) == 4  # the demo's mix: masking, super-resolution, denoising, colorization
+    below = [row[1] for row in rows if float(row[2]) < 1.0]
+    assert below  # two iterations restore nothing visibly
+    assert lines[5:-2] == ['not visibly restored (gain below +1.00 dB): ' + ', '.join(below)]
+    assert run_tool(work_dir, '--min-gain', '-100').stdout.splitlines() == lines[:5] + lines[-2:]
     for row in rows:
         corrupted, step2 = expected[f'{row[1]}/psnr_corrupted'], expected[f'{row[1]}/psnr_step2']
         assert abs(float(row[2]) - (step2 - corrupted)) <= 0.005 + 1e-9

@@ -1,7 +1,10 @@
 """Print what a pretraining run restored: per corruption, the mean PSNR of the corrupted input
-and of the last step at the last drawing, the gain between them, and the run's figures.
+and of the last step at the last drawing, the gain between them, one line naming the
+corruptions that gained less than ``--min-gain`` dB (not visibly restored), and the run's
+figures.
 
     python tools/analysis/restoration_summary.py WORK_DIR [--name restoration_held_out]
+        [--min-gain 1.0]
 
 ``make demo`` ends with it. It reads the scalars ``<name>/<corruption>/psnr_{corrupted,step<n>}``
 that ``RestorationVisualizationHook`` writes through mmengine's ``LocalVisBackend``
@@ -32,6 +35,12 @@ def parse_args() -> argparse.Namespace:
         '--name',
         default='restoration_held_out',
         help="the RestorationVisualizationHook's name (default: the demo's held-out images)",
+    )
+    parser.add_argument(
+        '--min-gain',
+        type=float,
+        default=1.0,
+        help='gain in dB below which a corruption is named as not visibly restored (default 1)',
     )
     return parser.parse_args()
 
@@ -77,7 +86,7 @@ def last_psnr(work_dir: Path, name: str) -> Tuple[Path, int, Dict[str, Dict[str,
     )
 
 
-def summary_lines(work_dir: Path, name: str) -> List[str]:
+def summary_lines(work_dir: Path, name: str, min_gain: float = 1.0) -> List[str]:
     """The lines that :func:`main` prints."""
     _, iteration, table = last_psnr(work_dir, name)
     steps = {
@@ -89,11 +98,16 @@ def summary_lines(work_dir: Path, name: str) -> List[str]:
         f'{name} at iteration {iteration}: gain of step {max(steps)} over the corrupted input '
         '(mean PSNR in dB)'
     ]
+    below = []
     for corruption, psnr in table.items():
         gain = psnr[last] - psnr[CORRUPTED]
         lines.append(
             f'  {corruption:<{width}}  {gain:+.2f} dB  ({psnr[CORRUPTED]:.2f} -> {psnr[last]:.2f})'
         )
+        if round(gain, 2) < min_gain:
+            below.append(corruption)
+    if below:
+        lines.append(f'not visibly restored (gain below {min_gain:+.2f} dB): ' + ', '.join(below))
     figures = sorted(work_dir.glob('*.png'))
     lines.append('figures: ' + (', '.join(str(path) for path in figures) or 'none'))
     checkpoint = work_dir / 'last_checkpoint'  # written by mmengine's CheckpointHook
@@ -108,7 +122,7 @@ def summary_lines(work_dir: Path, name: str) -> List[str]:
 def main() -> None:
     args = parse_args()
     try:
-        lines = summary_lines(args.work_dir, args.name)
+        lines = summary_lines(args.work_dir, args.name, args.min_gain)
     except SummaryError as error:
         sys.exit(f'restoration_summary.py: error: {error}')
     print('\n'.join(lines))
