@@ -63,3 +63,13 @@ def test_finite_difference_loop_estimates_listing1(step_variants, num_steps, dro
     error = (flat(estimate) - flat(exact)).norm() / flat(exact).norm()
     assert error < 2e-2, error
     torch.testing.assert_close(estimate['alpha'], exact['alpha'], rtol=1e-4, atol=0)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize('num_steps', [1, 2])
+def test_whole_step_compiled_loop_equals_listing1(step_variants, num_steps):
+    exact = gradients_of(step_variants.listing1_gradients, num_steps)
+    compiled = gradients_of(step_variants.whole_step_compiled_gradients, num_steps)
+    assert set(compiled) - set(exact) == {'ln2.bias'} and not compiled['ln2.bias'].any()
+    for name, grad in exact.items():
+        torch.testing.assert_close(compiled[name], grad, rtol=1e-4, atol=1e-6, msg=name)

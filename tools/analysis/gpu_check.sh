@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# The prepared GPU check: on a machine with one GPU (an H200: Python 3.12, torch 2.11 + CUDA 13,
-# no mm* packages, no network) install the wheels carried in .whl/ (fetch_gpu_wheels.sh), run
-# the device tests (tests/test_cuda --device cuda), then time one training step of DeiT-S and
-# ViT-B/16 at 224 px in bf16: ours (exact and finite difference), the bare Listing 1 loop, MAE
-# and supervised, with img/s, peak memory, FLOPs per step and MFU. About 8 minutes; every stage
-# has a time limit, so the whole stays under 10 (the device tool's limit for one command).
+# The prepared GPU check: on a machine with one GPU (an H100/H200: Python 3.12, torch 2.11 +
+# CUDA 13, Triton, no mm* packages, no network) install the wheels carried in .whl/
+# (fetch_gpu_wheels.sh), then the stages below (see the loop at the end), each with its own
+# time limit: one training step of ViT-B/16 and then DeiT-S at 224 px, batch 128, bf16 (ours
+# exact and compiled, compile time apart in column 1st s; the bare Listing 1 loop; the whole
+# step compiled; MAE; img/s, memory, FLOPs per step, MFU), the device tests, and the top
+# kernels of the eager and the compiled step (torch.profiler). A stage that would end past
+# GPU_CHECK_BUDGET_S (default 570 s after the start: the device tool allows 600 s a command)
+# is skipped and says how to rerun it (GPU_CHECK_STAGES='tests profile', for example).
 #
 #     bash tools/analysis/gpu_check.sh [OUT_DIR]      # default: $OUT, else work_dirs/gpu_check
 #
-# Writes to OUT_DIR: summary.md (environment, test summary, both tables), cuda_tests.log,
-# cuda_tests.xml (JUnit, with the measured AMP errors as properties), step_deit-small.json,
-# step_vit-base.json. Without a GPU it is its own dry run: the device tests on the CPU (the
-# full-size ones left out) and the benchmarks at tiny sizes.
-# Environment: PYTHON (default python3), GPU_CHECK_SITE (wheel target, default /tmp/site).
+# Writes to OUT_DIR: summary.md (environment, tables, profiles, test summary),
+# bench_main.json, bench_small.json, profile_*.txt, tests.txt, cuda_tests.xml, and
+# inductor_cache/ (TORCHINDUCTOR_CACHE_DIR): bring it back as .inductor_cache/ in the
+# repository (git-ignored; the device tool's `carry`) and a rerun starts from it and skips
+# compilation. Without a GPU it is its own dry run: the same stages at tiny sizes on the CPU.
+# Environment: PYTHON (default python3), GPU_CHECK_SITE (wheel target, default /tmp/site),
+# GPU_CHECK_STAGES (default 'bench_main tests bench_small profile'), GPU_CHECK_BUDGET_S.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-${OUT:-work_dirs/gpu_check}}
@@ -61,36 +66,81 @@ PY
 cat "$out/summary.md"
 device=$("$python" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
 
-say "device tests (--device $device)"
-select=() test_limit=170
-[ "$device" = cpu ] && select=(-k 'not full_size') test_limit=1200
-timeout "$test_limit" "$python" -m pytest tests/test_cuda --device "$device" "${select[@]}" -v \
-    -p no:cacheprovider -rfEsx --junitxml="$out/cuda_tests.xml" -W ignore::UserWarning \
-    2>&1 | tee "$out/cuda_tests.log" | grep -E --line-buffered '(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)|[0-9]+ (passed|failed)' 
-[ "${PIPESTATUS[0]}" = 0 ] || { status=1; say 'device tests FAILED (see cuda_tests.log)'; }
-{ echo; echo '## Device tests'; echo; echo '```'; tail -n 25 "$out/cuda_tests.log"; echo '```'; } >>"$out/summary.md"
-
-variants=(bare-n2 ebm-n2 ebm-n2-fd mae supervised)
-if [ "$device" = cuda ]; then
-    sizes=(--img-size 224 --batch-size 128 --warmup 2 --steps 5)
-    # each variant starts a fresh process: about 20 s of imports and CUDA start before its
-    # first step on an H200 (measured 2026-12-04; 110 s was too short for DeiT-S's five)
-    runs=('deit-small 200' 'base 220')
-else
-    sizes=(--img-size 32 --batch-size 2 --warmup 1 --steps 5 --threads 2)
-    runs=('deit-tiny 900')
-fi
-for run in "${runs[@]}"; do
-    read -r arch limit <<<"$run"
-    name=$([ "$arch" = base ] && echo vit-base || echo "$arch")
-    say "benchmark_step.py --arch $arch ${sizes[*]} --device $device (limit ${limit}s)"
-    timeout "$limit" "$python" tools/analysis/benchmark_step.py --arch "$arch" "${sizes[@]}" \
-        --device "$device" --variants "${variants[@]}" --json "$out/step_$name.json" \
-        >"$out/step_$name.txt" || { status=1; say "benchmark $arch FAILED or timed out"; }
-    cat "$out/step_$name.txt"
-    { echo; echo "## $name"; echo; echo '```'; cat "$out/step_$name.txt"; echo '```'; } \
+budget=${GPU_CHECK_BUDGET_S:-570}
+# run_stage LIMIT NAME COMMAND...: COMMAND under `timeout LIMIT`, unless it could end past
+# the budget; its output goes to the terminal and to OUT_DIR/NAME.txt
+run_stage() {
+    local limit=$1 name=$2 elapsed
+    shift 2
+    elapsed=$(($(date +%s) - start))
+    if ((elapsed + limit > budget)); then
+        say "SKIPPED $name: ${elapsed}s spent + its ${limit}s limit > budget ${budget}s"
+        printf '\n%s skipped (budget; rerun with GPU_CHECK_STAGES=%s)\n' "$name" "$name" \
+            >>"$out/summary.md"
+        status=1
+        return
+    fi
+    say "$name (limit ${limit}s): $*"
+    timeout "$limit" "$@" >"$out/$name.txt" 2>"$out/$name.err" \
+        || { status=1; say "$name FAILED or timed out"; tail -n 5 "$out/$name.err"; }
+    cat "$out/$name.txt"
+    { echo; echo "## $name"; echo; echo '```'; cat "$out/$name.txt"; echo '```'; } \
         >>"$out/summary.md"
-    rm -f "$out/step_$name.txt"
+}
+
+# inductor's cache: the carried one (a previous run's) if any, returned under OUT_DIR
+case $out in /*) cache="$out/inductor_cache" ;; *) cache="$PWD/$out/inductor_cache" ;; esac
+export TORCHINDUCTOR_CACHE_DIR=$cache
+if [ -d .inductor_cache ]; then
+    say 'starting from the carried .inductor_cache/'
+    mkdir -p "$cache" && cp -r .inductor_cache/. "$cache/"
+fi
+
+if [ "$device" = cuda ]; then
+    sizes=(--img-size 224 --batch-size 128) threads=() main_arch=base small_arch=deit-small
+    # each variant starts a fresh process: about 20 s of imports and CUDA start before its
+    # first step on an H200 (2026-12-04); compilation adds one to two minutes, once
+    limits=(bench_main=330 tests=170 bench_small=150 profile=60)
+    test_select=()
+else  # the dry run: tiny sizes, generous limits
+    sizes=(--img-size 32 --batch-size 2) threads=(--threads 2) main_arch=deit-tiny small_arch=deit-tiny
+    limits=(bench_main=900 tests=1200 bench_small=600 profile=300)
+    test_select=(-k 'not full_size')
+    budget=${GPU_CHECK_BUDGET_S:-5400}
+fi
+limit() { local pair; for pair in "${limits[@]}"; do [ "${pair%%=*}" = "$1" ] && echo "${pair#*=}"; done; }
+bench() {  # bench NAME ARCH VARIANT...
+    local name=$1 arch=$2
+    shift 2
+    run_stage "$(limit "$name")" "$name" "$python" tools/analysis/benchmark_step.py \
+        --arch "$arch" "${sizes[@]}" "${threads[@]}" --warmup 2 --steps 5 --device "$device" \
+        --variants "$@" --json "$out/$name.json"
+}
+
+# Stages in order of what matters most (GPU_CHECK_STAGES picks and orders them):
+#   bench_main   ViT-B/16 (dry run: DeiT-tiny): the bare loop, ours exact and compiled, the
+#                whole step compiled as one torch.func function, MAE
+#   tests        the device tests, tests/test_cuda (grad_mode='compiled' among them)
+#   bench_small  DeiT-S: ours exact and compiled
+#   profile      the top kernels of ours, exact and compiled, on ViT-B
+for stage in ${GPU_CHECK_STAGES:-bench_main tests bench_small profile}; do
+    case $stage in
+    bench_main) bench bench_main "$main_arch" bare-n2 ebm-n2 ebm-n2-compiled bare-step-compiled-n2 mae ;;
+    bench_small) bench bench_small "$small_arch" ebm-n2 ebm-n2-compiled ;;
+    profile)
+        for variant in ebm-n2 ebm-n2-compiled; do
+            run_stage "$(limit profile)" "profile_$variant" "$python" \
+                tools/analysis/profile_step.py "$variant" --arch "$main_arch" "${sizes[@]}" \
+                --device "$device" --top 20
+        done
+        ;;
+    tests)
+        run_stage "$(limit tests)" tests "$python" -m pytest tests/test_cuda --device "$device" \
+            "${test_select[@]}" -p no:cacheprovider -rfEsx --junitxml="$out/cuda_tests.xml" \
+            -W ignore::UserWarning -q
+        ;;
+    *) say "unknown stage '$stage' (bench_main, tests, bench_small, profile)"; status=1 ;;
+    esac
 done
 say "done, status $status; results in $out"
 exit $status

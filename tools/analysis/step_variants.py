@@ -6,6 +6,9 @@ Variants (all train with AdamW through a full optimizer step):
 - ``bare-n1``, ``bare-n2``: the paper's Listing 1 written here in plain PyTorch on the same
   backbone and head (math attention, the only backend with a double backward), no mmengine.
   ``bare-n2`` is the reference of the ratio columns.
+- ``bare-step-compiled-n2``: the same loop with each step (its loss and its parameter and
+  alpha gradients) one compiled ``torch.func`` function: the alternative to
+  ``grad_mode='compiled'`` (a compiled dE/dx differentiated by autograd).
 - ``bare-fd-n2``: the same loop with the finite-difference estimator of
   ``grad_mode='finite_difference'`` in its leanest form (two first-order passes per step,
   fused attention, float32): the floor of that estimator on the hardware, against which
@@ -262,6 +265,56 @@ def finite_difference_gradients(
             x = x_next
 
 
+_WHOLE_STEPS: Dict[int, Callable] = {}
+
+
+def whole_step_function(backbone, head) -> Callable:
+    """``(params, alpha, x, images) -> ((d loss/d params, d loss/d alpha), x_n)`` for one
+    step of Listing 1 as a single ``torch.func`` function (inner ``grad`` over x, outer over
+    the parameters and alpha), compiled whole (``fullgraph=True``); one per backbone."""
+    from torch.func import functional_call, grad
+
+    from mmpretrain_ebm.models.utils import math_attention
+    from mmpretrain_ebm.models.utils.compiled_input_gradient import python_float_drop_probs
+
+    python_float_drop_probs(backbone)  # numpy drop_prob values break the graph
+
+    def energy_sum(params, x):
+        feats = functional_call(backbone, params['backbone'], (x,))
+        return functional_call(head, params['head'], (feats,)).sum()
+
+    def step_loss(params, alpha, x, images):
+        with math_attention():
+            x_next = x - alpha * grad(energy_sum, argnums=1)(params, x)
+        return F.smooth_l1_loss(x_next.float(), images, beta=1.0), x_next.detach()
+
+    key = id(backbone)
+    if key not in _WHOLE_STEPS:
+        step = grad(step_loss, argnums=(0, 1), has_aux=True)
+        _WHOLE_STEPS[key] = torch.compile(step, fullgraph=True, dynamic=False)
+    return _WHOLE_STEPS[key]
+
+
+def whole_step_compiled_gradients(backbone, head, alpha, start, images, num_steps: int) -> None:
+    """Listing 1's ``.grad`` with each step's loss and parameter gradients computed by one
+    compiled function (:func:`whole_step_function`): the other way to compile the step,
+    beside ``grad_mode='compiled'``'s compiled input gradient differentiated by autograd.
+    Float32 on the CPU, bf16 autocast on CUDA as the other loops."""
+    step = whole_step_function(backbone, head)
+    modules = dict(backbone=backbone, head=head)
+    params = {name: dict(module.named_parameters()) for name, module in modules.items()}
+    detached = {k: {n: p.detach() for n, p in v.items()} for k, v in params.items()}
+    autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=images.is_cuda)
+    x = start
+    for _ in range(num_steps):
+        with autocast:
+            (grads, alpha_grad), x = step(detached, alpha.detach(), x, images)
+        for name, module_grads in grads.items():
+            for key, value in module_grads.items():
+                add_grad(params[name][key], value)
+        add_grad(alpha, alpha_grad)
+
+
 def add_grad(param: torch.Tensor, grad: torch.Tensor) -> None:
     """``param.grad += grad`` (``param.grad`` set if it is None)."""
     if param.grad is None:
@@ -275,6 +328,7 @@ BARE_VARIANTS = {
     'bare-n1': (1, listing1_gradients),
     'bare-n2': (2, listing1_gradients),
     'bare-fd-n2': (2, finite_difference_gradients),
+    'bare-step-compiled-n2': (2, whole_step_compiled_gradients),
 }
 VARIANTS = (*BARE_VARIANTS, *EBM_VARIANTS, 'mae', 'supervised')
 
