@@ -16,6 +16,7 @@ CORRUPTIONS = {
     'super_resolution': dict(type='SuperResolutionCorruption', scale=8),
     'denoising': dict(type='DenoisingCorruption'),
     'colorization': dict(type='ColorizationCorruption'),
+    'patch_sorting': dict(type='PatchSortingCorruption', cell_size=16, shuffle_ratio=0.5),
 }
 
 
@@ -69,7 +70,7 @@ def test_same_seed_same_output(name, photo):
     assert np.array_equal(outputs[0], outputs[2]) != random
 
 
-@pytest.mark.parametrize('name', ['grid_mask', 'random_box_mask', 'denoising'])
+@pytest.mark.parametrize('name', ['grid_mask', 'random_box_mask', 'denoising', 'patch_sorting'])
 def test_cache_random_params_repeats_the_draw(name, photo):
     """mmcv's cache_random_params (used by wrappers such as KeyMapper) sees our randomness."""
     transform = TRANSFORMS.build(CORRUPTIONS[name])

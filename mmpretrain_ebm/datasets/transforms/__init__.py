@@ -9,6 +9,7 @@ from .restoration import (
     SuperResolutionCorruption,
     bicubic_downsample_matrix,
 )
+from .sorting import PatchSortingCorruption
 
 __all__ = [
     'IMAGENET_MEAN',
@@ -23,4 +24,5 @@ __all__ = [
     'DenoisingCorruption',
     'SuperResolutionCorruption',
     'bicubic_downsample_matrix',
+    'PatchSortingCorruption',
 ]
