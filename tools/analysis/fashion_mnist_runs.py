@@ -18,7 +18,7 @@ DOWNSTREAM = {
     'vit-mini-p4_1xb256-linear-coslr-30e_fashion-mnist-k1000.py',
     'ft-full': 'configs/benchmarks/mmpretrain/vit-mini-p4_1xb256-coslr-10e_fashion-mnist-full.py',
 }
-CORRUPTIONS = ('gridmask', 'randmask-large', 'sr4', 'denoise', 'mixed')
+CORRUPTIONS = ('gridmask', 'randmask-large', 'sr4', 'denoise', 'mixed', 'mixed-sort')
 PSNR_IMAGES = 256
 
 
