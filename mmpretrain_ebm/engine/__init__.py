@@ -1,6 +1,6 @@
 """Engine components: hooks and optimizer wrappers, registered in mmpretrain's registries."""
 
-from .hooks import RestorationVisualizationHook
+from .hooks import KNNEvaluationHook, RestorationVisualizationHook
 from .optimizers import EnergyAmpOptimWrapper
 
-__all__ = ['RestorationVisualizationHook', 'EnergyAmpOptimWrapper']
+__all__ = ['KNNEvaluationHook', 'RestorationVisualizationHook', 'EnergyAmpOptimWrapper']
