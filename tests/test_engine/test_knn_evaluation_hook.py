@@ -5,6 +5,7 @@ import json
 import math
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -349,3 +350,16 @@ def test_the_hook_builds_from_its_config_line(two_classes):
         )
     )
     assert (hook.k, hook.temperature, hook.interval) == (20, 0.07, 1)
+
+
+def test_a_dataset_without_pipeline_takes_the_configs_test_pipeline(two_classes):
+    train, val = two_classes
+    bare = dict(type='CustomDataset', data_root=str(train))
+    hook = KNNEvaluationHook(bare, folder_dataset(val))
+    with pytest.raises(ValueError, match='train_dataset has no pipeline and the config has no'):
+        hook.extract(Stub(), 'train')
+    runner = SimpleNamespace(
+        cfg=Config(dict(test_dataloader=dict(dataset=dict(pipeline=EVAL_PIPELINE))))
+    )
+    feats, labels = hook.extract(Stub(), 'train', runner)
+    assert feats.shape == (24, 3) and len(labels) == 24

@@ -139,7 +139,8 @@ class KNNEvaluationHook(Hook):
         train_dataset: Config of the labelled dataset the neighbours come from (built with
             mmpretrain's ``DATASETS``; its ``pipeline`` should be test-style: load, resize or
             crop deterministically, ``PackInputs``). Without a ``pipeline`` it gets the
-            config's ``test_dataloader.dataset.pipeline``.
+            config's ``test_dataloader.dataset.pipeline``; a wrapper (a config with a
+            ``dataset``, e.g. ``ClassBalancedSplit``) is built as it is.
         val_dataset: Config of the labelled dataset that is classified (as ``train_dataset``).
         interval: Evaluate every this many epochs (or iterations).
         k: Neighbours per vote (>= 1; at most the number of train images are used).
@@ -305,7 +306,7 @@ class KNNEvaluationHook(Hook):
     def _dataset(self, which: str, runner: Optional[Runner]):
         if which not in self._datasets:
             cfg = dict(self.train_cfg if which == 'train' else self.val_cfg)
-            if 'pipeline' not in cfg:
+            if 'pipeline' not in cfg and 'dataset' not in cfg:  # a wrapper's inner one has it
                 test_loader = runner.cfg.get('test_dataloader') if runner is not None else None
                 if not test_loader or 'pipeline' not in test_loader.get('dataset', {}):
                     raise ValueError(
