@@ -19,12 +19,18 @@ PRETRAIN_CONFIGS = [p for p in OUR_CONFIGS if p.parent.name == 'ebm' or p.parent
 # the Fashion-MNIST study's (docs/results_fashion_mnist.md): energy and MAE pretraining,
 # fine-tune, linear probe
 FASHION_MNIST = [p for p in OUR_CONFIGS if '_fashion-mnist' in p.stem]
+# issue 30's CIFAR-10 study (tests/test_configs/test_cifar10_configs.py checks their recipes)
+CIFAR10 = [p for p in OUR_CONFIGS if '_cifar10' in p.stem]
 DEMO = CONFIGS / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
 # pretraining on the user's own folder of images (docs/training.md): not a paper setting
 CUSTOM = CONFIGS / 'ebm' / 'ebm_deit-small-p16_1xb32-mixed-amp-coslr-200e_custom-folder.py'
-IMAGENET_PRETRAIN = [p for p in PRETRAIN_CONFIGS if p not in (DEMO, CUSTOM, *FASHION_MNIST)]
+IMAGENET_PRETRAIN = [
+    p for p in PRETRAIN_CONFIGS if p not in (DEMO, CUSTOM, *FASHION_MNIST, *CIFAR10)
+]
 FINETUNE_CONFIGS = sorted(
-    p for p in (CONFIGS / 'benchmarks' / 'mmpretrain').glob('*.py') if p not in FASHION_MNIST
+    p
+    for p in (CONFIGS / 'benchmarks' / 'mmpretrain').glob('*.py')
+    if p not in (*FASHION_MNIST, *CIFAR10)
 )
 
 # what each ImageNet pretraining config must train: epochs and the corruption(s)
