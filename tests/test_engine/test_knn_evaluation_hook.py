@@ -363,3 +363,34 @@ def test_a_dataset_without_pipeline_takes_the_configs_test_pipeline(two_classes)
     )
     feats, labels = hook.extract(Stub(), 'train', runner)
     assert feats.shape == (24, 3) and len(labels) == 24
+
+
+def test_a_resumed_run_continues_the_curve_and_a_new_one_starts_afresh(two_classes, tmp_path):
+    train, val = two_classes
+    first = Runner.from_cfg(
+        tiny_config(
+            ENERGY, train, val, tmp_path / 'a', dict(type='EpochBasedTrainLoop', max_epochs=1)
+        )
+    )
+    first.train()
+    (before,) = [h for h in first.hooks if isinstance(h, KNNEvaluationHook)]
+    assert [h['epoch'] for h in before.history] == [0, 1]
+    cfg = tiny_config(
+        ENERGY, train, val, tmp_path / 'a', dict(type='EpochBasedTrainLoop', max_epochs=2)
+    )
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'a' / 'epoch_1.pth')
+    resumed = Runner.from_cfg(cfg)
+    resumed.train()
+    (hook,) = [h for h in resumed.hooks if isinstance(h, KNNEvaluationHook)]
+    assert hook.history[:2] == before.history and [h['epoch'] for h in hook.history] == [0, 1, 2]
+    assert hook.history[2]['train_s'] > before.history[1]['train_s']
+    # weights of that run loaded into a run from iteration 0: a curve of its own
+    cfg = tiny_config(
+        ENERGY, train, val, tmp_path / 'b', dict(type='EpochBasedTrainLoop', max_epochs=1)
+    )
+    cfg.load_from = str(tmp_path / 'a' / 'epoch_2.pth')
+    fresh = Runner.from_cfg(cfg)
+    fresh.train()
+    (hook,) = [h for h in fresh.hooks if isinstance(h, KNNEvaluationHook)]
+    assert [h['epoch'] for h in hook.history] == [0, 1]
+    assert hook.history[0]['train_s'] < 1.0  # counted from this run's start, not carried
