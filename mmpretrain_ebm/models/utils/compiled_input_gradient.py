@@ -47,6 +47,8 @@ from .energy_scaler import fp16_autocast_active
 from .input_gradient import EnergyFn, InputGradient, energy_module, exact_input_gradient
 
 USE_EXACT = "use grad_mode='exact' for this model"
+#: ``torch.compile`` modes.
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
 
 
 class CompilationError(RuntimeError):
@@ -108,16 +110,8 @@ class CompiledInputGradient(InputGradient):
                 f'backend must be one of the torch.compile backends '
                 f'{tuple(torch._dynamo.list_backends(None))}, got {backend!r}'
             )
-        if mode is not None and mode not in (
-            'default',
-            'reduce-overhead',
-            'max-autotune',
-            'max-autotune-no-cudagraphs',
-        ):
-            raise ValueError(
-                "mode must be None, 'default', 'reduce-overhead', 'max-autotune' or "
-                f"'max-autotune-no-cudagraphs', got {mode!r}"
-            )
+        if mode is not None and mode not in COMPILE_MODES:
+            raise ValueError(f'mode must be None or one of {COMPILE_MODES}, got {mode!r}')
         if memory_budget is not None and (
             isinstance(memory_budget, bool)
             or not isinstance(memory_budget, (int, float))
