@@ -313,3 +313,22 @@ def test_the_official_release_as_the_source_comment_says(name, official_configs,
         check_pretraining_pipeline(cfg, channel=0)
     else:
         check_classification_pipeline(cfg)
+
+
+@pytest.mark.parametrize('pretrain', [ENERGY[0], PRETRAIN[-1]], ids=['energy', 'mae'])
+def test_finetune_starts_from_a_checkpoint_or_from_scratch_as_its_comment_says(pretrain, tmp_path):
+    torch.manual_seed(0)
+    source = build_model(load(pretrain))
+    checkpoint = tmp_path / 'epoch_10.pth'
+    torch.save({'state_dict': source.state_dict()}, checkpoint)
+    cfg = load(CLASSIFY[0])
+    cfg.merge_from_dict({'model.backbone.init_cfg.checkpoint': str(checkpoint)})
+    model = build_model(cfg)
+    model.init_weights()
+    loaded = model.backbone.state_dict()
+    for key, value in source.backbone.state_dict().items():
+        if not key.startswith('ln1.'):  # MAE's final norm; the fine-tune pools through ln2
+            assert torch.equal(loaded[key], value), key
+    cfg = load(CLASSIFY[0])
+    cfg.merge_from_dict({'model.backbone.init_cfg': None})
+    build_model(cfg).init_weights()  # from scratch

@@ -4,10 +4,11 @@
 # validation split): AdamW, lr 3e-3 per 256 images, no layer-wise lr decay, drop path 0.1,
 # label smoothing 0.1, 5 warm-up epochs, cosine, 100 epochs; validation on 5,000 held-out
 # training images, test on the 10,000 test images. Initialized from a pretraining checkpoint
-# (energy or MAE; its `backbone.` weights):
-#   --cfg-options model.backbone.init_cfg.type=Pretrained \
-#       model.backbone.init_cfg.checkpoint=work_dirs/<pretrain>/epoch_10.pth
-# Without it: training from scratch. Other label counts: train_dataloader.dataset.num_per_class.
+# (energy or MAE; its `backbone.` weights; MAE's final norm ln1 is left out, ln2 starts anew):
+#   --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/<pretrain>/epoch_10.pth
+# from scratch: --cfg-options model.backbone.init_cfg=None (as it is, the config names no
+# checkpoint, and mmengine stops rather than train from scratch unasked). Other label counts:
+# train_dataloader.dataset.num_per_class.
 _base_ = [
     '../../_base_/datasets/cifar10_bs256_finetune.py',
     '../../_base_/default_runtime.py',
@@ -24,7 +25,6 @@ model = dict(
         drop_path_rate=0.1,
         out_type='avg_featmap',
         final_norm=False,
-        # type='Pretrained', checkpoint=..., prefix='backbone.' to start from pretraining
         init_cfg=dict(type='Pretrained', checkpoint=None, prefix='backbone.'),
     ),
     neck=None,
