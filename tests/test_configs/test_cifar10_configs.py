@@ -332,3 +332,23 @@ def test_finetune_starts_from_a_checkpoint_or_from_scratch_as_its_comment_says(p
     cfg = load(CLASSIFY[0])
     cfg.merge_from_dict({'model.backbone.init_cfg': None})
     build_model(cfg).init_weights()  # from scratch
+
+
+def test_the_knn_val_images_are_a_balanced_part_of_the_finetune_validation_split(folders):
+    """The hook classifies the first images per class of the fine-tunes' held-out split (the
+    same seed and per-class order), so the curve never sees a fine-tune training image."""
+    init_default_scope('mmpretrain')
+    knn = load(ENERGY[0]).custom_hooks[-1]
+    finetune = load(CLASSIFY[0])
+    assert knn.train_dataset.holdout_per_class == finetune.val_dataloader.dataset.holdout_per_class
+    assert knn.val_dataset.holdout_per_class == 100 < 500
+
+    def paths(cfg, holdout):
+        cfg = dict(cfg, dataset=dict(cfg['dataset'], data_root=str(folders)))
+        dataset = DATASETS.build(dict(cfg, holdout_per_class=holdout))
+        return {dataset.get_data_info(i)['img_path'] for i in range(len(dataset))}
+
+    small = paths(knn.val_dataset, holdout=2)
+    assert len(small) == 2 * CLASSES
+    assert small < paths(finetune.val_dataloader.dataset, holdout=4)
+    assert not small & paths(dict(knn.train_dataset, num_per_class=2), holdout=4)

@@ -57,9 +57,10 @@ test_cfg = dict(type='TestLoop')
 test_evaluator = []
 
 # Online k-NN top-1 (weighted, k=20, T=0.07) of the encoder's pooled features, before training
-# and after every epoch: neighbours among the 1,000 labelled images of the fine-tuning configs
-# (100 per class, seed 0), classified: 1,000 of the 5,000 held-out training images (500 per
-# class) of their validation split; never the test images. Leaf configs add it by one line:
+# and after every epoch: the neighbours are the 1,000 labelled images of the 1,000-label
+# fine-tune (100 per class, seed 0); classified are 100 per class of the fine-tunes' validation
+# split (the first 100 of each class's 500 held-out images: the same seed, the same order);
+# never the test images. Leaf configs add it by one line:
 #   custom_hooks = [..., _base_.knn_hook]
 knn_pipeline = [*_base_.load_steps, dict(type='PackInputs')]
 knn_hook = dict(
@@ -76,10 +77,10 @@ knn_hook = dict(
         type='ClassBalancedSplit',
         dataset=dict(_base_.train_set, pipeline=knn_pipeline),
         part='holdout',
-        holdout_per_class=500,
+        holdout_per_class=100,
         seed=0,
     ),
-    max_train=1000,
+    max_train=1000,  # caps; both splits hold exactly 1,000 images
     max_val=1000,
     interval=1,
 )
