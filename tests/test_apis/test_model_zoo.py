@@ -40,7 +40,7 @@ def metafile_models() -> dict:
 def test_list_models_lists_every_model_of_our_index():
     models = metafile_models()
     pretraining = {n for n, config in models.items() if config.parent.name == 'ebm'}
-    assert len(pretraining) == 19 and len(models) == 35
+    assert len(pretraining) == 26 and len(models) == 44
     assert set(list_models('*ebm*')) == set(models) == set(our_model_names())
     assert set(list_models('ebm')) == pretraining  # the pattern matches with any postfix
     # registered once: a second call (a second import) adds nothing and raises nothing
@@ -145,7 +145,7 @@ def test_every_pretraining_config_declares_the_inference_pipeline():
         ], path.name
         # mmengine's Runner wants a test loop and an evaluator with a test dataloader
         assert cfg.test_cfg == dict(type='TestLoop') and cfg.test_evaluator == [], path.name
-    assert Path(configs[0]).is_file() and len(configs) == 22
+    assert Path(configs[0]).is_file() and len(configs) == 29
 
 
 def test_mmengine_runner_takes_the_pretraining_configs(tmp_path):

@@ -5,9 +5,9 @@
 # epochs, cosine; validation on 5,000 held-out training images, test on the
 # 10,000 test images. Initialized from a pretraining checkpoint (energy or MAE; its
 # `backbone.` weights):
-#   --cfg-options model.backbone.init_cfg.type=Pretrained \
-#       model.backbone.init_cfg.checkpoint=work_dirs/<pretrain>/epoch_10.pth
-# Without it: training from scratch. Other label counts: train_dataloader.dataset.num_per_class.
+#   --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/<pretrain>/epoch_10.pth
+# From scratch: --cfg-options model.backbone.init_cfg=None (as written, the config names no
+# checkpoint and mmengine stops). Other label counts: train_dataloader.dataset.num_per_class.
 _base_ = [
     '../../_base_/datasets/fashion-mnist_bs256_finetune.py',
     '../../_base_/default_runtime.py',
