@@ -5,7 +5,7 @@
 _base_ = './ebm_vit-mini-p4_1xb256-mixed-coslr-10e_fashion-mnist.py'
 
 corruption = dict(
-    _base_.corruption,
+    type='MixedCorruption',
     corruptions=[
         *_base_.corruption.corruptions,
         dict(type='PatchSortingCorruption', cell_size=4, shuffle_ratio=0.5, **_base_.img_norm),

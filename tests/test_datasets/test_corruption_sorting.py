@@ -85,3 +85,22 @@ def test_an_image_with_one_whole_cell_is_refused():
     transform = TRANSFORMS.build(dict(type='PatchSortingCorruption', cell_size=32))
     with pytest.raises(ValueError, match=r'cell_size=32 leaves 1 whole cell.*40x50.*<= 25'):
         transform(dict(img=np.zeros((40, 50, 3), np.uint8)))
+
+
+def test_the_fashion_mnist_mix_with_sorting_builds_its_four_tasks():
+    """The config's pipeline step, as the runner builds it (a merged base dict would carry
+    the grid mask's arguments into MixedCorruption)."""
+    from pathlib import Path
+
+    from mmengine.config import Config
+
+    config = Path(__file__).parents[2] / (
+        'configs/ebm/ebm_vit-mini-p4_1xb256-mixed-sort-coslr-10e_fashion-mnist.py'
+    )
+    transform = TRANSFORMS.build(Config.fromfile(config).train_dataloader.dataset.pipeline[-2])
+    names = set()
+    for seed in range(40):
+        np.random.seed(seed)
+        image = np.random.randint(0, 256, (28, 28, 1), dtype=np.uint8)
+        names.add(transform(dict(img=image))['corruption'])
+    assert names == {'random_box_mask', 'super_resolution', 'denoising', 'patch_sorting'}
