@@ -53,6 +53,9 @@ def test_grey_images_and_the_mix(noise):
     assert sorted(cells_of(corrupted, 8).reshape(80, -1).tolist()) == sorted(
         cells_of(clean, 8).astype(np.float32).reshape(80, -1).tolist()
     )
+    flipped = grey[:, ::-1]  # RandomFlip's negative-stride view
+    clean, corrupted = transform(dict(img=flipped))['img']
+    assert clean is flipped and corrupted.shape == (70, 85, 1)
     mix = TRANSFORMS.build(
         dict(
             type='MixedCorruption',

@@ -63,6 +63,7 @@ class PatchSortingCorruption(BaseCorruption):
         self.shuffle_ratio = float(shuffle_ratio)
 
     def corrupt(self, img: np.ndarray) -> np.ndarray:
+        img = img.reshape(*img.shape[:2], -1)  # a flipped grey view comes back HxW from cv2
         cell = self.cell_size
         rows, cols = img.shape[0] // cell, img.shape[1] // cell
         if rows * cols < 2:
