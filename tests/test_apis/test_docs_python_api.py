@@ -43,7 +43,7 @@ def test_the_python_api_blocks_run_as_written(demo_folder):
     scope = {}
     exec(blocks[0], scope)
     assert set(scope['names']) == set(metafile_models())
-    assert len([n for n in scope['names'] if n.startswith('ebm_')]) == 19
+    assert len([n for n in scope['names'] if n.startswith('ebm_')]) == 26
 
     exec(blocks[1], scope)
     model = scope['model']
@@ -63,7 +63,7 @@ def test_the_python_api_blocks_run_as_written(demo_folder):
     assert scope['result']['clean'].shape == (64, 64, 3)
 
     exec(blocks[4], scope)
-    names = ['random_box_mask', 'super_resolution', 'denoising', 'colorization']
+    names = ['grid_mask', 'super_resolution', 'denoising', 'colorization']
     assert len(scope['results']) == 2
     assert list(scope['results'][0]['restorations']) == names
     assert sorted(p.name for p in (folder / 'vis_restoration').glob('*.png')) == sorted(

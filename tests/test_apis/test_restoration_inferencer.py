@@ -20,7 +20,7 @@ from mmpretrain_ebm.visualization import (
 )
 
 DENOISE = dict(type='DenoisingCorruption')
-NAMES = ['random_box_mask', 'super_resolution', 'denoising', 'colorization']
+NAMES = ['grid_mask', 'super_resolution', 'denoising', 'colorization']
 
 
 @pytest.fixture(scope='module')

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / 'docs'
 PAGES = sorted(DOCS.rglob('*.md'))
 LINK = re.compile(r'!?\[[^\]]*\]\(([^)\s]+)\)')
+IMG = re.compile(r'<img [^>]*src="([^"]+)"')
 
 
 def prose(markdown: str) -> str:
@@ -61,7 +62,8 @@ def anchors(page: Path, slug) -> set:
 
 
 def relative_links(page: Path) -> list:
-    links = LINK.findall(prose(page.read_text()))
+    text = prose(page.read_text())
+    links = LINK.findall(text) + IMG.findall(text)
     return [link for link in links if not re.match(r'[a-z][a-z0-9+.-]*:', link)]
 
 
@@ -88,6 +90,7 @@ def test_every_relative_link_resolves_to_a_file_and_a_heading(page):
 def test_the_link_check_sees_links_and_anchors():
     page = DOCS / 'algorithm.md'
     assert 'performance.md#the-compiled-step-grad_modecompiled' in relative_links(page)
+    assert 'docs/demo/restoration_held_out.png' in relative_links(REPO / 'README.md')
     assert 'the-compiled-step-grad_modecompiled' in anchors(DOCS / 'performance.md', mkdocs_slug)
     assert mkdocs_slug('ADE20K transfer (MMSegmentation UperNet)') == (
         'ade20k-transfer-mmsegmentation-upernet'

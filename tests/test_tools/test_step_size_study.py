@@ -40,7 +40,7 @@ def test_tiny_grid_trains_each_cell_and_reports_held_out_gains(tmp_path, capsys)
         ('rms:0.1', 'linear'),
         ('rms:0.1', 'log'),
     ]
-    corruptions = {'random_box_mask', 'super_resolution', 'denoising', 'colorization'}
+    corruptions = {'grid_mask', 'super_resolution', 'denoising', 'colorization'}
     for row in rows:
         assert row['patch_size'] == 8  # the demo ViT's
         assert set(row['gains']) == corruptions
@@ -48,8 +48,9 @@ def test_tiny_grid_trains_each_cell_and_reports_held_out_gains(tmp_path, capsys)
         assert row['alpha_final'] != row['alpha_initial']  # alpha learns (lr mult 100)
     fixed = [r for r in rows if r['rule'] == 'fixed:1']
     assert all(r['alpha_initial'] == pytest.approx(1.0) for r in fixed)
-    # alpha about 1 moves the pixels by ~1e-3: the restorations are the corrupted inputs
-    assert all(abs(g) < 0.05 for r in fixed for g in r['gains'].values())
+    # alpha about 1 moves the pixels little: the restorations are nearly the corrupted inputs
+    # (most where a grid cell masks a whole patch of the demo's mix: -0.09 dB measured)
+    assert all(abs(g) < 0.2 for r in fixed for g in r['gains'].values())
     # the first-batch rule picks a larger alpha for this ViT at 16 px (measured 3.5), and the
     # linear and log cells start from the same value (same seed, same first batch)
     rms = [r['alpha_initial'] for r in rows if r['rule'] == 'rms:0.1']

@@ -28,7 +28,7 @@ from mmpretrain_ebm.visualization import (
 ROOT = Path(__file__).parents[2]
 TOOL = ROOT / 'tools' / 'visualization' / 'vis_restoration.py'
 DEMO = ROOT / 'configs' / 'ebm' / 'ebm_vit-mini-p8_1xb16-mixed-coslr-400i_skimage-64px.py'
-CORRUPTIONS = ('random_box_mask', 'super_resolution', 'denoising', 'colorization')
+CORRUPTIONS = ('grid_mask', 'super_resolution', 'denoising', 'colorization')
 
 
 @pytest.fixture(scope='module')
