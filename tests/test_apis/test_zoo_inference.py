@@ -48,7 +48,7 @@ def by_hand(model, path: str):
 
 def test_the_zoo_holds_grey_and_colour_models():
     grey = [n for n in ZOO if 'fashion-mnist' in n]
-    assert len(grey) == 7 and len(ZOO) == 35  # 5 pretraining configs and 2 fine-tuned
+    assert len(grey) == 8 and len(ZOO) == 44  # 6 pretraining configs and 2 fine-tuned
 
 
 @pytest.mark.parametrize('name', ZOO)
