@@ -123,7 +123,8 @@ class CompiledInputGradient(InputGradient):
         self.memory_budget = memory_budget
         self._module: Optional[nn.Module] = None
         self._compiled = None
-        #: Seconds of each first call (compilation included), by input signature.
+        #: Seconds of each first call (the forward graph's compilation included; the
+        #: backward graph compiles in the first backward), by input signature.
         self.compile_seconds: Dict[tuple, float] = {}
 
     def check_energy(self, module: nn.Module) -> None:
@@ -181,7 +182,8 @@ class CompiledInputGradient(InputGradient):
             MMLogger.get_current_instance().info(
                 f'compiled the energy input gradient for inputs {list(x.shape)} {x.dtype} on '
                 f'{x.device} (autocast {signature[3]}): first call '
-                f'{self.compile_seconds[signature]:.1f} s'
+                f'{self.compile_seconds[signature]:.1f} s (its backward graph compiles in the '
+                'first backward)'
             )
         return energy, grad
 
