@@ -11,6 +11,7 @@
 # train_dataloader.dataset.num_per_class.
 _base_ = [
     '../../_base_/datasets/cifar10_bs256_finetune.py',
+    '../../_base_/schedules/vit-mini_finetune_adamw_coslr_100e.py',
     '../../_base_/default_runtime.py',
 ]
 
@@ -48,39 +49,7 @@ inference_pipeline = [
     dict(type='PackInputs'),
 ]
 
-max_epochs = 100
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=3e-3, betas=(0.9, 0.999), weight_decay=0.05),
-    constructor='LearningRateDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(
-        layer_decay_rate=1.0,
-        flat_decay_mult=0.0,
-        custom_keys={'.pos_embed': dict(decay_mult=0.0), '.cls_token': dict(decay_mult=0.0)},
-    ),
-)
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-3,
-        by_epoch=True,
-        begin=0,
-        end=5,
-        convert_to_iter_based=True,
-    ),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=5,
-        end=max_epochs,
-        convert_to_iter_based=True,
-    ),
-]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=256, enable=True)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1),
+    checkpoint=dict(type='CheckpointHook', interval=_base_.max_epochs, max_keep_ckpts=1),
 )
