@@ -57,7 +57,7 @@ def build_config(args: argparse.Namespace) -> Config:
     if cfg.get('model', {}).get('type') == 'EnergyRestorationAlgorithm':
         raise SystemExit(
             f'{args.config} is a pretraining config: its test pipeline serves inference only '
-            '(README, Python API) and pretraining has no metric to evaluate; test a fine-tune '
+            '(docs/api.md) and pretraining has no metric to evaluate; test a fine-tune '
             'or linear-probe config'
         )
     if cfg.test_dataloader.get('num_workers', 0) == 0:  # DataLoader refuses it then

@@ -126,14 +126,16 @@ def is_energy_model(model_type) -> bool:
 
 def warn_on_fp16(cfg: Config) -> None:
     """fp16 autocast (``AmpOptimWrapper``'s default dtype) is less accurate than bf16 here:
-    the gradient entering the fp16 double backward shrinks with the batch (README)."""
+    the gradient entering the fp16 double backward shrinks with the batch (docs/algorithm.md,
+    "Mixed precision")."""
     optim = cfg.get('optim_wrapper') or {}
     amp = optim.get('type') in ('AmpOptimWrapper', 'EnergyAmpOptimWrapper')
     if amp and optim.get('dtype') in (None, 'float16'):
         warnings.warn(
             f'optim_wrapper: {optim.get("type")} with dtype={optim.get("dtype")!r} autocasts to '
-            'fp16, whose energy-model gradients lose accuracy as the batch grows (README, '
-            "Mixed precision); prefer dtype='bfloat16' (--amp) where the GPU has bf16",
+            'fp16, whose energy-model gradients lose accuracy as the batch grows '
+            "(docs/algorithm.md, Mixed precision); prefer dtype='bfloat16' (--amp) where the "
+            'GPU has bf16',
             stacklevel=2,
         )
 

@@ -43,7 +43,7 @@ train_dataloader = dict(
         ],
     ),
 )
-# inference (README, "Python API"): the folder's images at the training crop
+# inference (docs/api.md): the folder's images at the training crop
 test_pipeline = [
     _base_.test_pipeline[0],  # LoadImageFromFile
     dict(_base_.test_pipeline[1], scale=img_size),  # ResizeEdge

@@ -1,4 +1,4 @@
-# Energy-based pretraining on Fashion-MNIST (the README's study): a 4-layer ViT on 4-px
+# Energy-based pretraining on Fashion-MNIST (docs/results_fashion_mnist.md): a 4-layer ViT on 4-px
 # patches of the 60,000 training images, labels unused; gridded masking with cells of one
 # patch, half of them masked; alpha set on the first batch for a first step of RMS 0.03.
 #   python tools/train.py configs/ebm/ebm_vit-mini-p4_1xb256-gridmask-coslr-10e_fashion-mnist.py

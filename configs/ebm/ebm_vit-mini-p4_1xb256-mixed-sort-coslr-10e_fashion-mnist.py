@@ -1,7 +1,7 @@
 # As ebm_vit-mini-p4_1xb256-mixed-coslr-10e_fashion-mnist.py, with patch sorting as a fourth
 # task of the mix (the ICLR version's "patch sorting": half of the 4-px cells, the ViT's
 # patches, moved among themselves; PatchSortingCorruption), one drawn uniformly per image.
-# The selection run that decides whether sorting earns its place: README "Corruptions".
+# The selection run that decides whether sorting earns its place: docs/corruptions.md.
 _base_ = './ebm_vit-mini-p4_1xb256-mixed-coslr-10e_fashion-mnist.py'
 
 corruption = dict(

@@ -1,10 +1,10 @@
 # MMPretrain's own MAE (MAE, MAEViT, MAEPretrainDecoder, MAEPretrainHead), the baseline of the
-# README's Fashion-MNIST study: the same encoder, data and schedule as
+# Fashion-MNIST study (docs/results_fashion_mnist.md): the same encoder, data and schedule as
 #   configs/ebm/ebm_vit-mini-p4_1xb256-gridmask-coslr-10e_fashion-mnist.py
 # and MAE's recipe scaled down: 75 % of the patches masked, normalized-pixel L2 loss, a
 # decoder of 2/3 the encoder width and 1/2 its depth (ViT-B: 512 of 768, 8 of 12 blocks would
 # keep 2/3 and 2/3; 2 blocks of 64-d keep the decoder light, as MAE's is), Xavier init; lr
-# 1.5e-4 per 256 images as MAE's (its base lr), the study also tries ours (README).
+# 1.5e-4 per 256 images as MAE's (its base lr), the study also tries ours.
 _base_ = [
     '../_base_/datasets/fashion-mnist_bs256_pretrain.py',
     '../_base_/schedules/fashion-mnist_adamw_coslr_10e.py',

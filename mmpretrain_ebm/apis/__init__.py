@@ -1,4 +1,4 @@
-"""Use pretrained models from Python, as every MMPretrain model (README, "Python API").
+"""Use pretrained models from Python, as every MMPretrain model (docs/api.md).
 
 ``list_models('*ebm*')`` and ``get_model(name, pretrained=PATH)`` reach our model zoo
 (``model-index.yml``, registered on import); :class:`FeatureExtractor` gives backbone features

@@ -59,7 +59,7 @@ class LoadImageFromFileOrSkip(LoadImageFromFile):
     sampler shuffles, so every worker of every rank draws from the same files and its share
     estimates the run's, with no counts to pass between workers and ranks (mmengine's hooks
     run in the main process, the loads in the workers). A plain "share > limit after k
-    loads" rule fires on noise (README, "Unreadable files").
+    loads" rule fires on noise (docs/training.md, "Unreadable files").
 
     Args:
         max_bad_share: Largest tolerated failure probability of a load, in [0, 1); 0 stops

@@ -9,7 +9,7 @@ writes ``<out-dir>/<corruption>.png``: one row per image, columns corrupted, ste
 clean, each restored image labelled with its PSNR against the clean one. Images are
 resized (short edge) and center-cropped to the training crop size. Existing figures are
 kept unless ``--overwrite`` is given. A command line over
-:class:`mmpretrain_ebm.apis.RestorationInferencer` (README, "Python API").
+:class:`mmpretrain_ebm.apis.RestorationInferencer` (docs/api.md).
 """
 
 import argparse

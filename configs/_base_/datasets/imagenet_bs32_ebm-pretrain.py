@@ -42,7 +42,7 @@ train_dataloader = dict(
     ),
 )
 
-# Inference on given images (README, "Python API": FeatureExtractor, RestorationInferencer,
+# Inference on given images (docs/api.md: FeatureExtractor, RestorationInferencer,
 # inference_model): the short edge resized to the training crop, center-cropped, normalized by
 # the data preprocessor as in pretraining. mmengine's Runner takes a test dataloader only with
 # a test loop and an evaluator; pretraining has no metric, so the evaluator is empty and
@@ -66,10 +66,10 @@ test_cfg = dict(type='TestLoop')
 test_evaluator = []
 
 # Before the first iteration, alpha is set so that the first restoration step moves the
-# normalized pixels of the first batch by RMS 0.03 (README, "Initial step size": a fixed alpha
-# fits one resolution and backbone only). Then pictures of restoration chains (corrupted,
-# step 1..N, clean) of 4 fixed training images, one per corruption of the pipeline, every
-# 5000 iterations and at the end.
+# normalized pixels of the first batch by RMS 0.03 (docs/algorithm.md, "Initial step size":
+# a fixed alpha fits one resolution and backbone only). Then pictures of restoration chains
+# (corrupted, step 1..N, clean) of 4 fixed training images, one per corruption of the
+# pipeline, every 5000 iterations and at the end.
 custom_hooks = [
     dict(type='InitialStepSizeHook', target_rms=0.03),
     dict(type='RestorationVisualizationHook', interval=5000, num_images=4),

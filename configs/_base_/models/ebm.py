@@ -11,7 +11,7 @@ model = dict(
     learnable_alpha=True,
     loss=dict(type='SmoothL1Loss', beta=1.0),
     # the exact gradients of Eq. 4 from one torch.compile-d graph per input shape, compiled
-    # on the first batch (README "Performance"); 'exact' runs the same by eager double backward
+    # on the first batch (docs/performance.md); 'exact' runs the same by eager double backward
     grad_mode='compiled',
     head=dict(type='EnergyHead'),
 )

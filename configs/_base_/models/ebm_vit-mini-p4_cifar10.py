@@ -15,8 +15,8 @@ vit_mini_p4_cifar10 = dict(
     out_type='avg_featmap',
     final_norm=False,
 )
-# eager double backward: on CPUs the compiled step is no faster at this size (README
-# "Performance"), and the Fashion-MNIST study's minutes were measured this way
+# eager double backward: on CPUs the compiled step is no faster at this size
+# (docs/performance.md), and the Fashion-MNIST study's minutes were measured this way
 model = dict(
     backbone=vit_mini_p4_cifar10, head=dict(in_channels=128, pool_type='none'), grad_mode='exact'
 )

@@ -13,5 +13,5 @@ vit_mini_p4 = dict(
     final_norm=False,
 )
 # eager double backward: at batch 256 on 2 CPU cores the compiled step is no faster
-# (README "Performance"), and the study's recorded minutes were measured this way
+# (docs/performance.md), and the study's recorded minutes were measured this way
 model = dict(backbone=vit_mini_p4, head=dict(in_channels=96, pool_type='none'), grad_mode='exact')

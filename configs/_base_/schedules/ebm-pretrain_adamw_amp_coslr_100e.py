@@ -5,7 +5,7 @@
 # AmpOptimWrapper that also checkpoints the fp16 energy scales (unused under bf16).
 optim_wrapper = dict(
     type='EnergyAmpOptimWrapper',
-    dtype='bfloat16',  # bf16 autocast; 'float16' for GPUs without bf16 (see README)
+    dtype='bfloat16',  # bf16 autocast; 'float16' for GPUs without bf16 (docs/algorithm.md)
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg=dict(

@@ -5,7 +5,7 @@
 # embeddings and the class token get no weight decay.
 optim_wrapper = dict(
     type='AmpOptimWrapper',
-    dtype='bfloat16',  # bf16 autocast; 'float16' for GPUs without bf16 (see README)
+    dtype='bfloat16',  # bf16 autocast; 'float16' for GPUs without bf16 (docs/algorithm.md)
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='LearningRateDecayOptimWrapperConstructor',

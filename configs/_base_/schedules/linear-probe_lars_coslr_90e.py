@@ -2,7 +2,7 @@
 # 10 warm-up epochs, cosine decay, 90 epochs.
 optim_wrapper = dict(
     type='AmpOptimWrapper',
-    dtype='bfloat16',  # bf16 autocast; 'float16' for GPUs without bf16 (see README)
+    dtype='bfloat16',  # bf16 autocast; 'float16' for GPUs without bf16 (docs/algorithm.md)
     loss_scale='dynamic',
     optimizer=dict(type='LARS', lr=0.1, weight_decay=0.0, momentum=0.9),
 )

@@ -1,5 +1,5 @@
 # Fine-tune all weights of the study's ViT (4 layers, 96-d, 4-px patches) on 100 labelled
-# Fashion-MNIST images per class (1,000, drawn by seed 0; README "Results on Fashion-MNIST"):
+# Fashion-MNIST images per class (1,000, drawn by seed 0; docs/results_fashion_mnist.md):
 # AdamW, lr 3e-3 per 256 images, no layer-wise lr decay (both chosen on validation:
 # docs/fashion_mnist/finetune_recipe.md), drop path 0.1, label smoothing 0.1, 5 warm-up
 # epochs, cosine; validation on 5,000 held-out training images, test on the

@@ -47,7 +47,7 @@ __num_layers = 12
 __decay = 0.65
 optim_wrapper = dict(
     type='AmpOptimWrapper',
-    dtype='bfloat16',  # bf16 autocast; 'float16' for GPUs without bf16 (see README)
+    dtype='bfloat16',  # bf16 autocast; 'float16' for GPUs without bf16 (docs/algorithm.md)
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='ForceDefaultOptimWrapperConstructor',

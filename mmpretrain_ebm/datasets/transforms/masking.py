@@ -126,7 +126,7 @@ class RandomBoxMaskCorruption(BaseCorruption):
       (a 32-63 px square at 224 px).
 
     Both presets mask about two thirds of the image, near the 70 % that is best for gridded
-    masking in Table 1 (README "Corruptions" gives the measured fractions, which
+    masking in Table 1 (docs/corruptions.md gives the measured fractions, which
     ``tests/test_datasets/test_corruption_masking.py`` checks); the other unit would mask
     under 2 % (small) or all of the image (large).
 

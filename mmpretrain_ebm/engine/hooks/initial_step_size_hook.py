@@ -56,7 +56,7 @@ class InitialStepSizeHook(Hook):
 
     Args:
         target_rms: RMS displacement of the first step, in normalized pixels (> 0); the
-            default is the pretraining configs' (README, "Step-size study").
+            default is the pretraining configs' (docs/step_size.md).
         min_alpha, max_alpha: Bounds of the computed alpha (a zero gradient, e.g. a head
             initialized to zero, would give infinity).
     """

@@ -41,7 +41,7 @@ class EnergyRestorationAlgorithm(BaseSelfSupervisor):
         x_n = SG(x_{n-1}) - alpha * dE/dx |SG(x_{n-1}),   n = 1..N,   x_0 the corrupted batch
         loss = 1/N sum_n SmoothL1(x_n, x)
 
-    The parameters learn only through the second-order path d/dtheta of dE/dx. The README
+    The parameters learn only through the second-order path d/dtheta of dE/dx. docs/algorithm.md
     ("The algorithm") lists the choices where the paper is loose.
 
     Args:

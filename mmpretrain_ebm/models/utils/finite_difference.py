@@ -19,7 +19,7 @@ because a one-sided difference of relative size 1e-4 is below bf16/fp16/TF32 res
 The perturbed pass replays the random state of the first one (dropout, drop path) and leaves
 BatchNorm running statistics untouched.
 
-The accuracy measured on tiny models is in the README ("Performance"); in float32, rel_eps
+The accuracy measured on tiny models is in docs/performance.md; in float32, rel_eps
 between 3e-5 and 3e-4 balances truncation against rounding. Limits:
 
 - The energy must be smooth: piecewise-linear layers (ReLU, max pooling) are refused by
