@@ -52,6 +52,18 @@ class RestorationChain:
     def num_steps(self) -> int:
         return self.images.shape[1] - 2
 
+    @property
+    def changed(self) -> np.ndarray:
+        """[B] bool: the images the corruption changed (x~0 differs from x as shown, so its
+        PSNR is finite; e.g. colorization leaves a grey photograph as it is)."""
+        return np.isfinite(self.psnr[:, 0])
+
+    def mean_psnr(self) -> np.ndarray:
+        """[N + 1] mean PSNR (dB) of x~0..x~N over the images the corruption changed (NaN
+        if it changed none)."""
+        changed = self.psnr[self.changed]
+        return changed.mean(axis=0) if len(changed) else np.full(self.psnr.shape[1], np.nan)
+
 
 def _transform_type(cfg: dict) -> str:
     kind = cfg.get('type', '')
@@ -265,10 +277,11 @@ def number_repeated_corruptions(chains: Sequence[RestorationChain]) -> None:
 
 
 def mean_psnr(chains: Sequence[RestorationChain]) -> Dict[str, float]:
-    """Scalars ``<corruption>/psnr_corrupted`` and ``<corruption>/psnr_step{n}`` (dB)."""
+    """Scalars ``<corruption>/psnr_corrupted`` and ``<corruption>/psnr_step{n}`` (dB), means
+    over the images each corruption changed (:meth:`RestorationChain.mean_psnr`)."""
     scalars = {}
     for chain in chains:
-        average = chain.psnr.mean(axis=0)
+        average = chain.mean_psnr()
         scalars[f'{chain.corruption}/psnr_corrupted'] = float(average[0])
         for step in range(1, chain.num_steps + 1):
             scalars[f'{chain.corruption}/psnr_step{step}'] = float(average[step])
@@ -286,9 +299,13 @@ def draw_restoration_chains(
     title: Optional[str] = None,
     cell_inches: float = 1.3,
     dpi: int = 100,
+    min_gain: Optional[float] = None,
 ) -> np.ndarray:
     """Draw chains as a grid: one row per (corruption, image), columns corrupted, step 1..N,
-    clean; each restored cell is labelled with its PSNR. Returns uint8 RGB [H, W, 3]."""
+    clean; each restored cell is labelled with its PSNR. With ``min_gain`` (dB), each
+    corruption's label also gives its mean gain of step N over x~0 and a line under the title
+    names the corruptions that gained less (not visibly restored), as the demo's summary
+    does. Returns uint8 RGB [H, W, 3]."""
     if not chains:
         raise ValueError('no restoration chains to draw')
     num_cols = chains[0].images.shape[1]
@@ -296,7 +313,15 @@ def draw_restoration_chains(
         raise ValueError('all chains must have the same number of steps')
     headers = ['corrupted'] + [f'step {n}' for n in range(1, num_cols - 1)] + ['clean']
     rows = [(chain, index) for chain in chains for index in range(chain.images.shape[0])]
-    title_inches = 0.35 if title else 0.0
+    labels = {chain.corruption: chain.corruption for chain in chains}
+    if min_gain is not None:
+        gains = {c.corruption: c.mean_psnr()[-1] - c.mean_psnr()[0] for c in chains}
+        labels = {name: f'{name}\n{gain:+.2f} dB' for name, gain in gains.items()}
+        below = [name for name, gain in gains.items() if not round(gain, 2) >= min_gain]
+        if below:
+            line = f'not visibly restored (gain below {min_gain:+.2f} dB): ' + ', '.join(below)
+            title = f'{title}\n{line}' if title else line
+    title_inches = 0.35 * len(title.splitlines()) if title else 0.0
     height = cell_inches * len(rows) + 0.5 + title_inches
     figure = Figure(figsize=(cell_inches * num_cols + 0.6, height), dpi=dpi)
     axes = figure.subplots(len(rows), num_cols, squeeze=False)
@@ -311,7 +336,7 @@ def draw_restoration_chains(
             if col < num_cols - 1:
                 ax.set_xlabel(f'{chain.psnr[index, col]:.1f} dB', fontsize=8, labelpad=1)
         if index == 0:
-            axes[row, 0].set_ylabel(chain.corruption, fontsize=8)
+            axes[row, 0].set_ylabel(labels[chain.corruption], fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout(pad=0.3, h_pad=0.4, w_pad=0.2, rect=(0, 0, 1, 1 - title_inches / height))

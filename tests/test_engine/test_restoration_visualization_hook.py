@@ -239,6 +239,8 @@ def test_the_first_drawing_uses_the_alpha_set_on_the_first_batch(
         (dict(name=''), "name must be a non-empty string.*got ''"),
         (dict(name='a/b'), "without path separators.*got 'a/b'"),
         (dict(curves=1), 'curves must be True or False, got 1'),
+        (dict(min_gain='1'), "min_gain must be a number of dB or None, got '1'"),
+        (dict(min_gain=True), 'min_gain must be a number of dB or None, got True'),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):

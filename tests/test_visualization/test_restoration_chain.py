@@ -168,6 +168,35 @@ def test_drawing_grows_with_rows_and_is_rgb(model, image_paths):
         draw_restoration_chains([])
 
 
+def test_the_drawing_names_what_gained_less_than_min_gain_in_a_title_line(model, image_paths):
+    chains = restoration_chains(model, image_paths[:1], [GRID, COLOR], IMG)
+    gains = [c.mean_psnr()[-1] - c.mean_psnr()[0] for c in chains]
+    plain = draw_restoration_chains(chains, title='t')
+    all_visible = draw_restoration_chains(chains, title='t', min_gain=min(gains) - 1)
+    some_below = draw_restoration_chains(chains, title='t', min_gain=max(gains) + 1)
+    assert all_visible.shape == plain.shape  # every gain above: no line added
+    assert some_below.shape[0] == plain.shape[0] + 35  # one title line of 0.35 in at 100 dpi
+    assert not np.array_equal(all_visible, plain)  # the row labels carry the gains
+
+
+def test_mean_psnr_leaves_out_images_the_corruption_did_not_change(model, tmp_path):
+    """Colorization leaves a grey photograph as it is (PSNR inf): the mean is over the
+    images it changed, not inf (nor -inf for the gain)."""
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 255, (IMG, IMG, 1), dtype=np.uint8).repeat(3, axis=2)
+    colour = rng.integers(0, 255, (IMG, IMG, 3), dtype=np.uint8)
+    paths = [str(tmp_path / 'grey.png'), str(tmp_path / 'colour.png')]
+    for path, image in zip(paths, (grey, colour)):
+        assert cv2.imwrite(path, image)
+    (chain,) = restoration_chains(model, paths, [COLOR], IMG)
+    np.testing.assert_array_equal(chain.changed, [False, True])
+    assert np.isinf(chain.psnr[0, 0])
+    np.testing.assert_allclose(chain.mean_psnr(), chain.psnr[1])
+    assert all(np.isfinite(value) for value in mean_psnr([chain]).values())
+    unchanged = RestorationChain('c', chain.images[:1], chain.psnr[:1], paths[:1])
+    assert np.isnan(unchanged.mean_psnr()).all()
+
+
 def test_draw_curves_plots_one_panel_per_scalar():
     one = draw_curves({'alpha': [1.0, 1.1, 1.2]})
     two = draw_curves({'alpha': [1.0, 1.1], 'loss_step1': [0.3, 0.2]})

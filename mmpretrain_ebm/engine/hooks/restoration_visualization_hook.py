@@ -73,6 +73,9 @@ class RestorationVisualizationHook(Hook):
         curves: Also draw the training curves.
         max_scanned: At most this many files are tried for the fixed batch (unreadable ones
             are skipped); none readable among them is an error.
+        min_gain: Each corruption's label gives its mean gain (dB, step N over x~0) and a
+            line under the title names those below ``min_gain`` (not visibly restored, as
+            ``tools/analysis/restoration_summary.py`` prints); None: neither.
     """
 
     priority = 'LOW'
@@ -88,6 +91,7 @@ class RestorationVisualizationHook(Hook):
         name: str = 'restoration',
         curves: bool = True,
         max_scanned: int = 64,
+        min_gain: Optional[float] = 1.0,
     ) -> None:
         _check_int(interval, 'interval', low=1)
         _check_int(num_images, 'num_images', low=1)
@@ -113,6 +117,10 @@ class RestorationVisualizationHook(Hook):
             )
         if not isinstance(curves, bool):
             raise ValueError(f'curves must be True or False, got {curves!r}')
+        if min_gain is not None and (
+            isinstance(min_gain, bool) or not isinstance(min_gain, (int, float))
+        ):
+            raise ValueError(f'min_gain must be a number of dB or None, got {min_gain!r}')
         self.interval = interval
         self.num_images = num_images
         self.dataset_cfg = dataset
@@ -122,6 +130,7 @@ class RestorationVisualizationHook(Hook):
         self.name = name
         self.curves = curves
         self.max_scanned = max_scanned
+        self.min_gain = min_gain
         self.image_paths: List[str] = []
         self._last_step = -1
         self._last_image: Optional[np.ndarray] = None
@@ -236,7 +245,9 @@ class RestorationVisualizationHook(Hook):
         chains = restoration_chains(
             runner.model, self.image_paths, self.corruptions, self.img_size, self.seed
         )
-        image = draw_restoration_chains(chains, title=f'{self.name}, iteration {step}')
+        image = draw_restoration_chains(
+            chains, title=f'{self.name}, iteration {step}', min_gain=self.min_gain
+        )
         runner.visualizer.add_image(self.name, image, step=step)
         psnr = mean_psnr(chains)
         runner.visualizer.add_scalars({f'{self.name}/{k}': v for k, v in psnr.items()}, step=step)
