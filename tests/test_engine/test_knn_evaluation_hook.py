@@ -323,7 +323,7 @@ def test_runner_logs_knn_top1_every_epoch_and_leaves_the_model_as_it_was(
     assert len(hook.history) == 1 and net.training and all(m.training for m in net.modules())
     assert all(torch.equal(before[key], value) for key, value in net.state_dict().items())
     # the history travels in the checkpoint
-    checkpoint = torch.load(tmp_path / 'epoch_2.pth', weights_only=False)
+    checkpoint = torch.load(tmp_path / 'epoch_2.pth', weights_only=True)
     assert checkpoint['meta']['knn_evaluation']['history'][-1]['iter'] == 6
 
 

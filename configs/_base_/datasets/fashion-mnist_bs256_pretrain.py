@@ -1,8 +1,7 @@
 # Fashion-MNIST (28 x 28 grey, 60,000 training images) for self-supervised pretraining: the
 # training images without their labels, each a random 50-100 % crop resized back to 28 px and
 # flipped. Shared by the energy and the MAE pretraining configs, so both see the same data.
-# Data: python tools/dataset_converters/prepare_fashion_mnist.py (README, "Results on
-# Fashion-MNIST").
+# Data: python tools/dataset_converters/prepare_fashion_mnist.py (docs/results_fashion_mnist.md).
 data_root = 'data/fashion_mnist'
 img_size = 28
 
@@ -39,7 +38,7 @@ train_dataloader = dict(
     ),
 )
 
-# Inference on given images (README, "Python API"): read as grey, the short edge resized to
+# Inference on given images (docs/api.md): read as grey, the short edge resized to
 # 28 px and center-cropped, normalized by the data preprocessor as in pretraining. The test
 # dataloader only carries this pipeline (tools/test.py refuses pretraining configs).
 test_pipeline = [
@@ -65,3 +64,8 @@ test_dataloader = dict(
 )
 test_cfg = dict(type='TestLoop')
 test_evaluator = []
+
+# The test images as arrays (no files to load), e.g. for held-out restoration gains
+# (tools/analysis/study.py), as the CIFAR-10 configs name theirs
+test_set = dict(type='FashionMNIST', data_root=data_root, test_mode=True, download=False)
+load_steps = []

@@ -1,19 +1,20 @@
 """Does energy pretraining learn useful features? The paper's protocol in miniature.
 
-    python tools/analysis/fashion_mnist_study.py [--quick | --long]
-        [--phase select|compare|pretrain|evaluate|all]
-        [--epochs 1 2] [--train-images N] [--full] [--data-root data/fashion_mnist]
-        [--work-dir work_dirs/fashion_mnist_study] [--workers 2] [--time-limit MIN]
-        [--no-equal-time] [--seeds 1 2] [--sources scratch RUN_ID ...]
+    python tools/analysis/study.py [--dataset fashion-mnist|cifar10] [--quick | --long]
+        [--phase select|compare|pretrain|evaluate|all] [--methods energy mae scratch]
+        [--epochs 1 2] [--train-images N] [--full] [--data-root DIR] [--work-dir DIR]
+        [--workers 2] [--time-limit MIN] [--no-equal-time] [--seeds 1 2]
+        [--sources scratch RUN_ID ...]
 
-Pretrains the study's ViT (configs/ebm/*_fashion-mnist.py, configs/mae/*_fashion-mnist.py)
-on the 60,000 Fashion-MNIST training images without labels, then for each checkpoint (and
-for a random initialization, "scratch") fine-tunes all weights on 100 labels per class,
-probes the frozen features linearly on 1,000 per class and, with ``--full``, fine-tunes on
-all 55,000 labelled images not held out; each reports top-1 on the 5,000 held-out training
-images (validation) and on the 10,000 test images. Every run is the repository's config run
-by mmengine's ``Runner``, as ``tools/train.py`` runs it, with the study's settings applied
-as config edits (logged in each run's work dir).
+Pretrains the study's ViT (configs/ebm/*_<dataset>.py, configs/mae/*_<dataset>.py) on the
+dataset's training images without labels (Fashion-MNIST: 60,000 grey 28-px images; CIFAR-10:
+50,000 colour 32-px photographs), then for each checkpoint (and for a random initialization,
+"scratch") fine-tunes all weights on 100 labels per class, probes the frozen features
+linearly on 1,000 per class and, with ``--full``, fine-tunes on all labelled images not held
+out; each reports top-1 on the 5,000 held-out training images (validation) and on the 10,000
+test images. Every run is the repository's config run by mmengine's ``Runner``, as
+``tools/train.py`` runs it, with the study's settings applied as config edits (logged in each
+run's work dir).
 
 Phases:
 - ``select``: candidate recipes (energy: corruption, first-step size, N, lr; MAE: lr) at
@@ -22,7 +23,8 @@ Phases:
 - ``compare``: the chosen recipe of each method at every budget of ``--epochs``, plus MAE
   for the wall-clock minutes of energy's longest budget (equal time; ``--no-equal-time``
   skips it), and scratch; every downstream task. Without a selection, the configs' own
-  recipes are compared.
+  recipes are compared (energy: grid masking on Fashion-MNIST, the paper's mix on CIFAR-10).
+  ``--methods`` keeps some of energy, MAE and scratch (e.g. one process per method).
 - ``pretrain``: compare's pretraining runs only (MAE first), to evaluate with ``compare``
   later; a run killed part-way resumes at its last epoch.
 - ``evaluate``: every downstream task for scratch and for each pretraining results.json
@@ -33,21 +35,23 @@ Phases:
 held-out split and the run's randomness); the report gives their mean and spread.
 
 Energy checkpoints also get restoration PSNR gains (dB, last step against the corrupted
-input) on 256 test images, per corruption. Results go to ``<work-dir>/results.json`` after
-every run (a rerun skips what is there: resumable), each record with the settings of its
-resolved config (schedule, labels and held-out images per class, seed, batch size; a
-pretraining's batch size is in its run id): a record of the same key measured with other
-settings is refused by name, so other settings need another work dir; the selection counts
-only scores of its budget. A pretraining's minutes are its training time summed over the
-processes that trained it (kept in its checkpoints, so a resumed run counts every epoch as
-it ran). Beside results.json: ``results.md`` (tables) and ``results.png`` (top-1 against
-pretraining epochs and minutes, one line per method).
+input) on 256 test images, per corruption; a pretraining with the online k-NN hook (the
+CIFAR-10 configs) keeps its k-NN top-1 curve against epochs and training seconds. Results
+go to ``<work-dir>/results.json`` after every run (a rerun skips what is there: resumable),
+each record with the settings of its resolved config (schedule, labels and held-out images
+per class, seed, batch size; a pretraining's batch size is in its run id): a record of the
+same key measured with other settings is refused by name, so other settings need another
+work dir; the selection counts only scores of its budget. A pretraining's minutes are its
+training time summed over the processes that trained it (kept in its checkpoints, so a
+resumed run counts every epoch as it ran). Beside results.json: ``results.md`` (tables) and
+``results.png`` (top-1 against pretraining epochs and minutes, one line per method; the k-NN
+curves in the last row).
 Grids: the default (pretraining on the first 12,800 training images for 1 and 2 epochs,
-fine-tune 100 epochs, probe 10) fits in 45 minutes on 2 CPU cores (README); ``--long`` is
-the paper's protocol in miniature for a GPU (all 60,000 images, 1, 3 and 10 epochs, the
-configs' downstream schedules, ``--full``); ``--quick`` shrinks everything (5,120 images, 1 epoch,
-short downstream schedules) to check the pipeline in about 10 minutes; its numbers mean
-little. Explicit options override a grid's values.
+fine-tune 100 epochs, probe 10) fits in 45 minutes on 2 CPU cores for Fashion-MNIST;
+``--long`` is the paper's protocol in miniature (all training images, 1, 3 and 10 epochs,
+the configs' downstream schedules, ``--full``); ``--quick`` shrinks everything (5,120
+images, 1 epoch, short downstream schedules) to check the pipeline; its numbers mean little.
+Explicit options override a grid's values.
 """
 
 import argparse
@@ -61,9 +65,11 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import List, Optional
 
-from fashion_mnist_report import write_report
-from fashion_mnist_runs import (  # noqa: F401  (the tests reach them through this module)
-    DOWNSTREAM,
+from study_report import write_report
+from study_runs import (  # noqa: F401  (the tests reach them through this module)
+    DATASETS,
+    TASKS,
+    TRAIN_SECONDS,
     Pretraining,
     Settings,
     candidates,
@@ -122,7 +128,7 @@ class Study:
             partial = self.path.with_suffix('.json.partial')
             partial.write_text(json.dumps(self.results, indent=1))
             os.replace(partial, self.path)
-            write_report(self.results, self.settings.work_dir)
+            write_report(self.results, self.settings.work_dir, self.settings.data.title)
 
     def recorded(self, section: str, key: str, wanted: dict) -> Optional[dict]:
         """The record ``key`` of ``section`` if it was measured with ``wanted`` settings;
@@ -198,7 +204,10 @@ class Study:
             step_size = [h for h in runner.hooks if type(h).__name__ == 'InitialStepSizeHook']
             if step_size and step_size[0].record:
                 record['alpha_initial'] = step_size[0].record['alpha']
-            record['restoration'] = restoration_gains(model, cfg, self.settings)
+            record['restoration'] = restoration_gains(model, cfg)
+        knn = work_dir / 'knn_history.json'  # the online k-NN hook's curve, if the config has it
+        if knn.is_file():
+            record['knn'] = json.loads(knn.read_text())
         self.results['pretraining'][run.run_id] = record
         self.save()
         return record
@@ -260,7 +269,9 @@ class Study:
         of this budget count: the candidate's run (epochs, images, batch: its run id) and
         pretraining settings, and the select fine-tune's settings; others are ignored, with
         a note."""
-        runs = [self.settings.sized(run) for run in candidates(epochs, train_images)]
+        runs = [
+            self.settings.sized(run) for run in candidates(epochs, train_images, self.settings.data)
+        ]
         for run in runs:
             if run.method in methods:
                 self.evaluate(run, ['select'])
@@ -313,18 +324,31 @@ class Study:
         """The selected recipe of ``method`` (the config's without a selection) at this
         budget and batch size."""
         chosen = self.results['selection'].get(method)
-        run = Pretraining(method, epochs) if chosen is None else Pretraining(**chosen)
+        if chosen is None:
+            run = Pretraining(method, epochs, corruption=self.settings.data.default_corruption)
+        else:
+            run = Pretraining(**chosen)
         return self.settings.sized(replace(run, epochs=epochs, train_images=train_images))
 
     def compare(
-        self, budgets: List[int], tasks: List[str], train_images, full: bool, equal_time=True
+        self,
+        budgets: List[int],
+        tasks: List[str],
+        train_images,
+        full: bool,
+        equal_time=True,
+        methods=('energy', 'mae', 'scratch'),
     ) -> None:
         """``tasks`` at every budget; with ``full``, also 'ft-full' at the longest; with
-        ``equal_time``, MAE once more for the minutes energy's longest budget took."""
+        ``equal_time``, MAE once more for the minutes energy's longest budget took (once
+        both are recorded). Only the runs of ``methods``."""
         longest = tasks + ['ft-full'] * full
-        self.evaluate(None, longest)
+        if 'scratch' in methods:
+            self.evaluate(None, longest)
         for epochs in sorted(budgets, reverse=True):  # the long point first
             for method in ('mae', 'energy'):  # the cheaper first: it lands even if time runs out
+                if method not in methods:
+                    continue
                 run = self.chosen(method, epochs, train_images)
                 self.evaluate(run, longest if epochs == max(budgets) else tasks)
         # MAE for as long as energy's longest budget took (equal wall-clock)
@@ -332,7 +356,7 @@ class Study:
             self.chosen('energy', max(budgets), train_images).run_id
         )
         mae = self.results['pretraining'].get(self.chosen('mae', max(budgets), train_images).run_id)
-        if energy and mae and equal_time:
+        if energy and mae and equal_time and 'mae' in methods:
             epochs = max(1, round(energy['minutes'] / (mae['minutes'] / mae['epochs'])))
             self.evaluate(self.chosen('mae', epochs, train_images), longest)
 
@@ -345,16 +369,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=('select', 'compare', 'pretrain', 'evaluate', 'all'),
         default='compare',
     )
+    parser.add_argument(
+        '--dataset', choices=tuple(DATASETS), default='fashion-mnist', help='the study to run'
+    )
+    parser.add_argument(
+        '--methods',
+        nargs='+',
+        choices=('energy', 'mae', 'scratch'),
+        default=['energy', 'mae', 'scratch'],
+        help='compare/pretrain: only these',
+    )
     parser.add_argument('--epochs', type=int, nargs='+', default=None, help='budgets')
     parser.add_argument('--full', action='store_true', help='also fine-tune on all labels')
     grid = parser.add_mutually_exclusive_group()
     grid.add_argument('--quick', action='store_true', help='a 10-minute check')
     grid.add_argument('--long', action='store_true', help='all images, 1 3 10 epochs, --full')
-    parser.add_argument('--data-root', default='data/fashion_mnist')
-    parser.add_argument('--work-dir', default='work_dirs/fashion_mnist_study')
+    parser.add_argument('--data-root', default=None, help="default: the dataset's data/<name>")
+    parser.add_argument('--work-dir', default=None, help='default: work_dirs/<dataset>_study')
     parser.add_argument('--workers', type=int, default=2, help='dataloader workers')
     parser.add_argument(
-        '--train-images', type=int, default=None, help='pretraining subset (0: all 60,000)'
+        '--train-images', type=int, default=None, help='pretraining subset (0: all)'
     )
     parser.add_argument(
         '--select-methods', nargs='+', choices=('energy', 'mae'), default=['energy', 'mae']
@@ -386,6 +420,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="skip compare's MAE run for energy's minutes (as long as energy's pretraining)",
     )
     args = parser.parse_args(argv)
+    data = DATASETS[args.dataset]
+    args.data_root = args.data_root or data.data_root
+    args.work_dir = args.work_dir or f'work_dirs/{data.name.replace("-", "_")}_study'
     if args.epochs and min(args.epochs) < 1:
         parser.error(f'--epochs must be >= 1, got {args.epochs}')
     for name in (
@@ -415,17 +452,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    data = DATASETS[args.dataset]
     root = Path(args.data_root)
-    missing = [
-        name
-        for name in ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte')
-        + ('t10k-labels-idx1-ubyte',)
-        if not (root / name).is_file()
-    ]
+    missing = [name for name in data.required if not (root / name).exists()]
     if missing:
         print(
-            f'error: {root} lacks {", ".join(missing)}; prepare it with '
-            f'python tools/dataset_converters/prepare_fashion_mnist.py (README)',
+            f'error: {root} lacks {", ".join(missing)} ({data.title}); prepare it with '
+            f'{data.prepare}',
             file=sys.stderr,
         )
         return 2
@@ -433,6 +466,7 @@ def main(argv=None) -> int:
         data_root=str(root.resolve()),
         work_dir=Path(args.work_dir).resolve(),
         workers=args.workers,
+        data=data,
     )
     settings.holdout_per_class = args.holdout_per_class
     settings.batch_size = args.batch_size
@@ -465,9 +499,10 @@ def main(argv=None) -> int:
         if args.phase in ('select', 'all'):
             study.select(min(epochs), train_images, args.select_methods, args.selection_from)
         if args.phase in ('compare', 'all'):
-            study.compare(epochs, tasks, train_images, args.full, args.equal_time)
+            study.compare(epochs, tasks, train_images, args.full, args.equal_time, args.methods)
         if args.phase == 'pretrain':  # compare's pretraining only (downstream in a later run)
-            study.compare(epochs, [], train_images, full=False, equal_time=args.equal_time)
+            methods = [m for m in args.methods if m != 'scratch']  # nothing to pretrain
+            study.compare(epochs, [], train_images, False, args.equal_time, methods)
         if args.phase == 'evaluate':  # downstream of what is pretrained (e.g. beside 'pretrain')
             study.evaluate_recorded(tasks + ['ft-full'] * args.full, args.sources)
     except ValueError as error:  # RecordMismatchError, an unknown --sources

@@ -1,22 +1,22 @@
-"""The Fashion-MNIST study's report: ``results.md`` and ``results.png`` from ``results.json``."""
+"""The study's report: ``results.md`` and ``results.png`` from ``results.json``."""
 
 from pathlib import Path
 from typing import List
 
 import numpy as np
-from fashion_mnist_runs import DOWNSTREAM, Pretraining, split_task
+from study_runs import TASKS, Pretraining, split_task
 
 
-def write_report(results: dict, folder: Path) -> None:
+def write_report(results: dict, folder: Path, title: str = 'Fashion-MNIST') -> None:
     """results.md (selection and comparison tables) and results.png."""
     down = results['downstream']
-    tasks = [t for t in ('select', *DOWNSTREAM) if any(k.endswith('/' + t) for k in down)]
+    tasks = [t for t in ('select', *TASKS) if any(k.endswith('/' + t) for k in down)]
 
     def cell(source: str, task: str, split: str = 'test_top1') -> str:
         record = down.get(f'{source}/{task}')
         return f'{record[split]:.2f}' if record else ''
 
-    lines = ['# Fashion-MNIST study', '']
+    lines = [f'# {title} study', '']
     header = '| pretraining | epochs | minutes | images/s | ' + ' | '.join(
         f'{t} val | {t} test' for t in tasks
     )
@@ -95,9 +95,11 @@ def plot(results: dict, path: Path, tasks: List[str]) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    if not tasks:
+    curves = {rid: r['knn'] for rid, r in results['pretraining'].items() if r.get('knn')}
+    if not tasks and not curves:
         return
-    figure, axes = plt.subplots(len(tasks), 2, figsize=(9, 3.2 * len(tasks)), squeeze=False)
+    rows = len(tasks) + bool(curves)
+    figure, axes = plt.subplots(rows, 2, figsize=(9, 3.2 * rows), squeeze=False)
     chosen = {m: Pretraining(**r).recipe for m, r in results['selection'].items()}
     down = results['downstream']
     for row, task in enumerate(tasks):
@@ -129,12 +131,30 @@ def plot(results: dict, path: Path, tasks: List[str]) -> None:
             ax.set_ylabel(f'{task} test top-1 (%)')
             ax.grid(alpha=0.3)
         axes[row][0].legend(fontsize=7)
+    if curves:
+        knn_curves(axes[-1], curves)
     figure.suptitle(
         'lines: seed 0; open squares, grey band: mean ± sd over seeds where run', fontsize=8
     )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def knn_curves(axes, curves: dict) -> None:
+    """The online k-NN top-1 of each pretraining against its epochs and training minutes
+    (``knn_history.json`` of the KNNEvaluationHook: epoch 0 is the initialization)."""
+    for run_id, history in sorted(curves.items()):
+        epochs = [h['epoch'] for h in history]
+        minutes = [h['train_s'] / 60 for h in history]
+        top1 = [h['knn_top1'] for h in history]
+        axes[0].plot(epochs, top1, marker='.', label=run_id)
+        axes[1].plot(minutes, top1, marker='.', label=run_id)
+    for ax, x_key in zip(axes, ('epochs', 'minutes')):
+        ax.set_xlabel(f'pretraining {x_key}')
+        ax.set_ylabel('online k-NN top-1 (%, validation)')
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
 
 
 def seed_values(down: dict, source: str, task: str) -> List[float]:

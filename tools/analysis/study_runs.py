@@ -1,5 +1,5 @@
-"""The Fashion-MNIST study's runs: recipes, the config edits that apply them, training and
-restoration gains (used by ``fashion_mnist_study.py``)."""
+"""The pretraining study's runs: datasets, recipes, the config edits that apply them, training
+and restoration gains (used by ``study.py``)."""
 
 import math
 import re
@@ -7,19 +7,92 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[2]
-ENERGY_CONFIG = 'configs/ebm/ebm_vit-mini-p4_1xb256-{}-coslr-10e_fashion-mnist.py'
-MAE_CONFIG = 'configs/mae/mae_vit-mini-p4_1xb256-coslr-10e_fashion-mnist.py'
-DOWNSTREAM = {
-    'ft-k100': 'configs/benchmarks/mmpretrain/vit-mini-p4_1xb128-coslr-100e_fashion-mnist-k100.py',
-    'probe': 'configs/benchmarks/mmpretrain/'
-    'vit-mini-p4_1xb256-linear-coslr-30e_fashion-mnist-k1000.py',
-    'ft-full': 'configs/benchmarks/mmpretrain/vit-mini-p4_1xb256-coslr-10e_fashion-mnist-full.py',
-}
-CORRUPTIONS = ('gridmask', 'randmask-large', 'sr4', 'denoise', 'mixed', 'mixed-sort')
+#: The downstream tasks, in the order of the report's columns.
+TASKS = ('ft-k100', 'probe', 'ft-full')
 PSNR_IMAGES = 256
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """What the study needs to know of one dataset: its configs (energy: one per corruption,
+    ``{}`` standing for it), where its files are and how they are made, and the recipes its
+    select phase compares (keyword arguments of :class:`Pretraining`, ``{}`` the configs' own)."""
+
+    name: str
+    title: str
+    energy_config: str
+    mae_config: str
+    downstream: Dict[str, str]  # task -> config
+    default_corruption: str  # the energy config a run without a corruption of its own uses
+    data_root: str
+    required: Tuple[str, ...]  # files or folders under data_root
+    prepare: str  # the command (or docs page) that makes them
+    energy_candidates: Tuple[dict, ...]
+    mae_candidates: Tuple[dict, ...] = (dict(), dict(lr=1e-3))  # MAE's base lr 1.5e-4 and ours
+
+
+_BENCHMARKS = 'configs/benchmarks/mmpretrain/'
+FASHION_MNIST = StudyData(
+    name='fashion-mnist',
+    title='Fashion-MNIST',
+    energy_config='configs/ebm/ebm_vit-mini-p4_1xb256-{}-coslr-10e_fashion-mnist.py',
+    mae_config='configs/mae/mae_vit-mini-p4_1xb256-coslr-10e_fashion-mnist.py',
+    downstream={
+        'ft-k100': _BENCHMARKS + 'vit-mini-p4_1xb128-coslr-100e_fashion-mnist-k100.py',
+        'probe': _BENCHMARKS + 'vit-mini-p4_1xb256-linear-coslr-30e_fashion-mnist-k1000.py',
+        'ft-full': _BENCHMARKS + 'vit-mini-p4_1xb256-coslr-10e_fashion-mnist-full.py',
+    },
+    default_corruption='gridmask',
+    data_root='data/fashion_mnist',
+    required=tuple(
+        f'{part}-{kind}-idx{dims}-ubyte'
+        for part in ('train', 't10k')
+        for kind, dims in (('images', 3), ('labels', 1))
+    ),
+    prepare='python tools/dataset_converters/prepare_fashion_mnist.py '
+    '(docs/results_fashion_mnist.md)',
+    energy_candidates=(
+        dict(),  # grid masking 50 %, first step RMS 0.03, N = 2, lr 1e-3
+        dict(target_rms=0.1),
+        dict(target_rms=0.3),
+        dict(num_steps=1),
+        dict(lr=3e-3),
+        dict(corruption='randmask-large'),
+        dict(corruption='mixed'),
+        # alpha barely moves at the base lr (Adam steps a scalar by about lr): let it learn
+        dict(alpha_lr_mult=10),
+        dict(alpha_lr_mult=100),
+    ),
+)
+CIFAR10 = StudyData(
+    name='cifar10',
+    title='CIFAR-10',
+    energy_config='configs/ebm/ebm_vit-mini-p4_1xb256-{}-coslr-10e_cifar10.py',
+    mae_config='configs/mae/mae_vit-mini-p4_1xb256-coslr-10e_cifar10.py',
+    downstream={
+        'ft-k100': _BENCHMARKS + 'vit-mini-p4_1xb128-coslr-100e_cifar10-k100.py',
+        'probe': _BENCHMARKS + 'vit-mini-p4_1xb256-linear-coslr-30e_cifar10-k1000.py',
+        'ft-full': _BENCHMARKS + 'vit-mini-p4_1xb256-coslr-10e_cifar10-full.py',
+    },
+    default_corruption='mixed',  # the paper's recipe: there is colour to restore
+    data_root='data/cifar10',
+    required=('train', 'test'),  # class folders of JPEG images
+    prepare='mkdir -p data/cifar10 && tar xzf ../shared/data/cifar10-images.tar.gz -C '
+    'data/cifar10 (docs/cifar10.md)',
+    energy_candidates=(
+        dict(),  # the paper's mix, first step RMS 0.03, N = 2, lr 1e-3
+        # the mix against each of its parts (and the gridded mask of Fashion-MNIST)
+        *(dict(corruption=c) for c in ('gridmask', 'randmask-large', 'sr4', 'denoise', 'colorize')),
+        dict(target_rms=0.1),  # the first-step size
+        dict(target_rms=0.3),
+        dict(num_steps=1),
+        dict(lr=3e-3),
+    ),
+)
+DATASETS = {data.name: data for data in (FASHION_MNIST, CIFAR10)}
 
 
 @dataclass(frozen=True)
@@ -53,28 +126,19 @@ class Pretraining:
         batch = f'_b{self.batch_size}' if self.batch_size else ''
         return f'{self.recipe.replace(" ", "_")}_e{self.epochs}{subset}{batch}'
 
-    @property
-    def config(self) -> str:
-        return ENERGY_CONFIG.format(self.corruption) if self.method == 'energy' else MAE_CONFIG
+    def config(self, data: StudyData) -> str:
+        if self.method == 'energy':
+            return data.energy_config.format(self.corruption)
+        return data.mae_config
 
 
-def candidates(epochs: int, train_images: Optional[int]) -> List[Pretraining]:
-    """The recipes the select phase compares (README: what was tried)."""
-    energy = [
-        dict(),  # grid masking 50 %, first step RMS 0.03, N = 2, lr 1e-3
-        dict(target_rms=0.1),
-        dict(target_rms=0.3),
-        dict(num_steps=1),
-        dict(lr=3e-3),
-        dict(corruption='randmask-large'),
-        dict(corruption='mixed'),
-        # alpha barely moves at the base lr (Adam steps a scalar by about lr): let it learn
-        dict(alpha_lr_mult=10),
-        dict(alpha_lr_mult=100),
-    ]
-    mae = [dict(), dict(lr=1e-3)]  # MAE's base lr 1.5e-4 and ours
+def candidates(
+    epochs: int, train_images: Optional[int], data: StudyData = FASHION_MNIST
+) -> List[Pretraining]:
+    """The recipes the select phase compares (the results pages: what was tried)."""
+    energy = [{'corruption': data.default_corruption, **kw} for kw in data.energy_candidates]
     return [Pretraining('energy', epochs, train_images=train_images, **kw) for kw in energy] + [
-        Pretraining('mae', epochs, train_images=train_images, **kw) for kw in mae
+        Pretraining('mae', epochs, train_images=train_images, **kw) for kw in data.mae_candidates
     ]
 
 
@@ -89,6 +153,7 @@ class Settings:
     holdout_per_class: Optional[int] = None  # None: the configs' 500
     batch_size: Optional[int] = None  # pretraining; None: the configs' 256 (lr scales with it)
     deadline: float = math.inf
+    data: StudyData = FASHION_MNIST
 
     def sized(self, run: 'Pretraining') -> 'Pretraining':
         """``run`` at this study's pretraining batch size."""
@@ -111,12 +176,22 @@ def load_config(path: str, settings: Settings, work_dir: Path, workers: Optional
         # not persistent: a finished runner's workers must not outlive it in this process
         loader.num_workers = settings.workers if workers is None else workers
         loader.persistent_workers = False
-        dataset = loader.dataset
-        while dataset is not None:
-            if 'data_root' in dataset:
-                dataset.data_root = settings.data_root
-            dataset = dataset.get('dataset')
+        set_data_root(loader.dataset, settings.data_root)
+    for hook in cfg.get('custom_hooks', []):  # e.g. the k-NN hook's labelled splits
+        for key in ('train_dataset', 'val_dataset'):
+            if key in hook:
+                set_data_root(hook[key], settings.data_root)
+    if 'test_set' in cfg:  # the held-out images of the restoration gains
+        set_data_root(cfg.test_set, settings.data_root)
     return cfg
+
+
+def set_data_root(dataset, data_root: str) -> None:
+    """``data_root`` for a dataset config and the datasets it wraps."""
+    while dataset is not None:
+        if 'data_root' in dataset:
+            dataset.data_root = data_root
+        dataset = dataset.get('dataset')
 
 
 def set_epochs(cfg, epochs: int) -> None:
@@ -135,7 +210,7 @@ def set_epochs(cfg, epochs: int) -> None:
 
 
 def pretraining_config(run: Pretraining, settings: Settings):
-    cfg = load_config(run.config, settings, settings.work_dir / run.run_id)
+    cfg = load_config(run.config(settings.data), settings, settings.work_dir / run.run_id)
     set_epochs(cfg, run.epochs)
     cfg.default_hooks.checkpoint.interval = 1  # the latest epoch kept, to resume from
     if run.lr is not None:
@@ -151,7 +226,22 @@ def pretraining_config(run: Pretraining, settings: Settings):
         cfg.train_dataloader.dataset.indices = run.train_images
     if run.batch_size:
         cfg.train_dataloader.batch_size = run.batch_size
+    for hook in cfg.get('custom_hooks', []):
+        if hook.type == 'KNNEvaluationHook':
+            knn_splits(hook, settings)
     return cfg
+
+
+def knn_splits(hook, settings: Settings) -> None:
+    """The online k-NN's neighbours are the 1,000-label fine-tune's labelled images and its
+    classified images the first of the fine-tune's held-out ones: kept so under the study's
+    ``labels_per_class`` and ``holdout_per_class``."""
+    train, val = hook.train_dataset, hook.val_dataset
+    if 'ft-k100' in settings.labels_per_class:
+        train.num_per_class = settings.labels_per_class['ft-k100']
+    if settings.holdout_per_class is not None:
+        train.holdout_per_class = settings.holdout_per_class
+        val.holdout_per_class = min(val.holdout_per_class, settings.holdout_per_class)
 
 
 def pretraining_settings(cfg) -> dict:
@@ -200,10 +290,10 @@ def settings_mismatch(recorded: Optional[dict], wanted: dict) -> List[str]:
 def split_task(task: str):
     """'ft-k100-seed3' -> ('ft-k100', 3); 'probe' -> ('probe', None). A seed redraws the
     labelled subset and the held-out split (``ClassBalancedSplit``) and seeds the run."""
-    match = re.fullmatch(r'(select|{})(?:-seed(\d+))?'.format('|'.join(DOWNSTREAM)), task)
+    match = re.fullmatch(r'(select|{})(?:-seed(\d+))?'.format('|'.join(TASKS)), task)
     if match is None:
         raise ValueError(
-            f"unknown downstream task {task!r}: allowed are 'select', {', '.join(DOWNSTREAM)}, "
+            f"unknown downstream task {task!r}: allowed are 'select', {', '.join(TASKS)}, "
             "each optionally with '-seed<N>'"
         )
     base, seed = match.groups()
@@ -214,8 +304,9 @@ def downstream_config(task: str, checkpoint: Optional[str], settings: Settings, 
     """Task 'select' is 'ft-k100' with the select phase's shorter schedule; '<task>-seed<N>'
     is <task> with seed N (see ``split_task``)."""
     base, seed = split_task(task)
-    # in-memory 28-px images and a light pipeline: workers would cost more than they save
-    path = DOWNSTREAM['ft-k100' if base == 'select' else base]
+    # small images (28 px in memory, 32-px JPEG files) and a light pipeline: workers would
+    # cost more than they save
+    path = settings.data.downstream['ft-k100' if base == 'select' else base]
     cfg = load_config(path, settings, work_dir, workers=0)
     set_epochs(cfg, settings.ft_epochs.get(base, cfg.train_cfg.max_epochs))
     if base in settings.labels_per_class:
@@ -251,8 +342,11 @@ TRAIN_SECONDS = 'study_train_seconds'
 def train_time_hook():
     """A hook that keeps ``meta[TRAIN_SECONDS]`` in every checkpoint: the seconds of the
     checkpoint this process resumed from (``None`` if it lacks them) plus this process's since
-    its training loop started."""
+    its training loop started; with an online k-NN hook, its training seconds (the same sum,
+    the k-NN evaluations left out, so that they do not count as pretraining compute)."""
     from mmengine.hooks import Hook
+
+    from mmpretrain_ebm.engine.hooks.knn_evaluation_hook import META_KEY as KNN_META_KEY
 
     class TrainTimeHook(Hook):
         priority = 'VERY_LOW'
@@ -271,7 +365,11 @@ def train_time_hook():
             seconds = None
             if self.before is not None and self.start is not None:
                 seconds = self.before + time.perf_counter() - self.start
-            checkpoint.setdefault('meta', {})[TRAIN_SECONDS] = seconds
+            meta = checkpoint.setdefault('meta', {})
+            knn = meta.get(KNN_META_KEY)  # saved just before by the k-NN hook (priority LOW)
+            if knn is not None and seconds is not None:
+                seconds = knn['train_s']  # the same sum with its evaluations left out
+            meta[TRAIN_SECONDS] = seconds
 
     return TrainTimeHook()
 
@@ -293,16 +391,18 @@ def train_seconds(checkpoint: str) -> Optional[float]:
     run resumed from a checkpoint saved without them)."""
     import torch
 
-    meta = torch.load(checkpoint, map_location='cpu', weights_only=False).get('meta', {})
+    import mmpretrain_ebm  # noqa: F401  (allow-lists mmengine's checkpoint types)
+
+    meta = torch.load(checkpoint, map_location='cpu', weights_only=True).get('meta', {})
     return meta.get(TRAIN_SECONDS)
 
 
-def restoration_gains(model, cfg, settings: Settings) -> Dict[str, float]:
-    """Mean PSNR gain (dB) of the last step over the corrupted input, per corruption, on the
-    first PSNR_IMAGES test images (corruptions drawn with seed 0)."""
+def restoration_gains(model, cfg) -> Dict[str, float]:
+    """Mean PSNR gain (dB) of the last step over the corrupted input, per corruption, on those
+    of the first PSNR_IMAGES test images it changed (``cfg.test_set`` read by
+    ``cfg.load_steps``; corruptions drawn with seed 0)."""
     from mmengine.dataset import default_collate
-    from mmpretrain.datasets import FashionMNIST
-    from mmpretrain.registry import TRANSFORMS
+    from mmpretrain.registry import DATASETS, TRANSFORMS
 
     from mmpretrain_ebm.visualization.restoration_chain import (
         compute_restoration_chain,
@@ -310,8 +410,8 @@ def restoration_gains(model, cfg, settings: Settings) -> Dict[str, float]:
         seeded_rng,
     )
 
-    test = FashionMNIST(data_root=settings.data_root, test_mode=True, download=False)
-    images = [test.get_data_info(i)['img'] for i in range(min(PSNR_IMAGES, len(test)))]
+    test = DATASETS.build(dict(cfg.test_set, pipeline=cfg.load_steps))
+    images = [test[i]['img'] for i in range(min(PSNR_IMAGES, len(test)))]
     pack = TRANSFORMS.build(dict(type='PackInputs'))
     gains = {}
     for part in find_corruptions(cfg.train_dataloader.dataset.pipeline):
@@ -320,8 +420,11 @@ def restoration_gains(model, cfg, settings: Settings) -> Dict[str, float]:
             samples = [pack(corrupt(dict(img=img))) for img in images]
         clean, corrupted = model.data_preprocessor(default_collate(samples), False)['inputs']
         chain = compute_restoration_chain(model, clean, corrupted, corrupt.name, [])
-        psnr = chain.psnr.mean(axis=0)
+        psnr = chain.mean_psnr()  # over the images it changed (not a grey one by colorization)
         gains[corrupt.name] = dict(
-            psnr_corrupted=float(psnr[0]), psnr_last=float(psnr[-1]), gain=float(psnr[-1] - psnr[0])
+            psnr_corrupted=float(psnr[0]),
+            psnr_last=float(psnr[-1]),
+            gain=float(psnr[-1] - psnr[0]),
+            images=int(chain.changed.sum()),
         )
     return gains
