@@ -10,8 +10,9 @@ through a config's test pipeline; :class:`RestorationInferencer` corrupts and re
 from mmpretrain.apis import list_models
 
 from .inference import ClassifierInferencer, FeatureExtractor, inference_model
+from .inputs import IMAGE_SUFFIXES, list_images, load_image
 from .model import MODEL_INDEX, get_model, our_model_names, register_model_index
-from .restoration import IMAGE_SUFFIXES, RestorationInferencer, list_images, load_image
+from .restoration import RestorationInferencer
 
 __all__ = [
     'ClassifierInferencer',

@@ -27,8 +27,9 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.apis.model import ModelHub
 from mmpretrain.apis.model import inference_model as mmpretrain_inference_model
 
+from .inputs import ConfigPipelineMixin
 from .model import model_with_checkpoint
-from .restoration import ConfigPipelineMixin, RestorationInferencer
+from .restoration import RestorationInferencer
 
 ENERGY_MODEL = 'EnergyRestorationAlgorithm'
 CLASSIFIER = 'ImageClassifier'
