@@ -292,22 +292,31 @@ def test_the_knn_line_gives_energy_features(folders):
     assert feats.shape == (20, 128) and sorted(set(labels.tolist())) == list(range(10))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(AttributeError, RuntimeError),
-    reason='KNNEvaluationHook runs a sparse backbone without setting SparseHelper._cur_active '
-    '(an all-active mask); docs/convnet.md: the hook change SparK k-NN curves need',
-)
-def test_the_knn_line_gives_spark_features(folders):
+def test_the_knn_line_gives_spark_features_of_every_cell(folders):
+    """SparK's sparse encoder reads its mask from SparseHelper._cur_active, which a training
+    step leaves at its batch's mask: the hook sets every cell active for its images (the
+    dense encoder's features) and puts the training mask back."""
     cfg = load(SPARK)
     set_root(cfg, folders)
     model = build_model(cfg)
     model.loss(torch.randn(4, 3, 32, 32), [])  # a training step leaves its batch's mask
+    left = SparseHelper._cur_active
+    assert left is not None and not left.all()
     knn = dict(cfg.custom_hooks[-1])
     knn['train_dataset'] = small_splits(knn['train_dataset'])
     knn['val_dataset'] = small_splits(knn['val_dataset'])
-    feats, _ = HOOKS.build(knn).extract(model, 'train')
-    assert feats.shape == (20, 128)
+    hook = HOOKS.build(knn)
+    feats, labels = hook.extract(model, 'train')
+    assert feats.shape == (20, 128) and sorted(set(labels.tolist())) == list(range(10))
+    assert SparseHelper._cur_active is left
+    x = torch.randn(3, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        got = hook.features(model, x)
+        SparseHelper._cur_active = torch.ones(3, 1, 8, 8, dtype=torch.bool)
+        expected = model.backbone(x)[-1].mean(dim=(2, 3))
+    SparseHelper._cur_active = left
+    torch.testing.assert_close(got, expected)
 
 
 # ---------------------------------------------------------------- both checkpoints downstream

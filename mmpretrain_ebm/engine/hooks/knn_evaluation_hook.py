@@ -1,5 +1,6 @@
 """Online k-NN evaluation of the features of a model being pretrained."""
 
+import contextlib
 import inspect
 import json
 import math
@@ -365,7 +366,8 @@ class KNNEvaluationHook(Hook):
         if _takes_mask(backbone):  # MAEViT: mask=None gives every patch, unmasked
             out = backbone(inputs, mask=None)
         else:
-            out = backbone(inputs)
+            with _every_cell_active(backbone, inputs):
+                out = backbone(inputs)
         head = getattr(model, 'head', None)
         if self.pool_type == 'auto' and callable(getattr(head, 'pool', None)):
             return head.pool(out)
@@ -384,6 +386,28 @@ class KNNEvaluationHook(Hook):
                 )
             labels.append(int(label[0]))
         return torch.tensor(labels)
+
+
+@contextlib.contextmanager
+def _every_cell_active(backbone: nn.Module, inputs: Tensor):
+    """mmpretrain's sparse backbones (SparK's ``SparseConvNeXt``, ``SparseResNet``) read their
+    mask from a class attribute, ``SparseHelper._cur_active``, that a training step leaves at
+    its batch's mask (or None before the first): for a sparse backbone, every cell of every
+    image active while ``inputs`` pass, the previous mask restored afterwards."""
+    from mmpretrain.models.utils.sparse_modules import SparseHelper
+
+    if not any(type(m).__module__ == SparseHelper.__module__ for m in backbone.modules()):
+        yield
+        return
+    previous = SparseHelper._cur_active
+    # one cell per image: every feature map is a whole multiple of it
+    SparseHelper._cur_active = torch.ones(
+        len(inputs), 1, 1, 1, dtype=torch.bool, device=inputs.device
+    )
+    try:
+        yield
+    finally:
+        SparseHelper._cur_active = previous
 
 
 def _takes_mask(module: nn.Module) -> bool:
