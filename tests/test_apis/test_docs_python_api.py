@@ -43,7 +43,7 @@ def test_the_python_api_blocks_run_as_written(demo_folder):
     scope = {}
     exec(blocks[0], scope)
     assert set(scope['names']) == set(metafile_models())
-    assert len([n for n in scope['names'] if n.startswith('ebm_')]) == 26
+    assert len([n for n in scope['names'] if n.startswith('ebm_')]) == 27
 
     exec(blocks[1], scope)
     model = scope['model']

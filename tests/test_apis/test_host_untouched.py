@@ -61,4 +61,4 @@ def test_mmpretrains_models_behave_as_without_our_import(tmp_path):
     )
     assert with_ours['mmpretrains_entries_unchanged']
     # our model zoo is added to ModelHub (its hook for other model indexes)
-    assert with_ours['models'] == without['models'] + 44
+    assert with_ours['models'] == without['models'] + 47

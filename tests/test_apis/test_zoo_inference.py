@@ -15,8 +15,8 @@ from mmpretrain.registry import TRANSFORMS
 
 # importing mmpretrain_ebm (here through its apis) registers our model zoo
 from mmpretrain_ebm.apis import FeatureExtractor, RestorationInferencer, get_model, inference_model
-from mmpretrain_ebm.apis.restoration import inference_pipeline, model_channels
-from mmpretrain_ebm.visualization import find_corruptions
+from mmpretrain_ebm.apis.inputs import inference_pipeline, model_channels
+from mmpretrain_ebm.visualization import find_corruptions, find_crop_size
 
 ZOO = sorted(list_models('*ebm*'))
 
@@ -48,7 +48,7 @@ def by_hand(model, path: str):
 
 def test_the_zoo_holds_grey_and_colour_models():
     grey = [n for n in ZOO if 'fashion-mnist' in n]
-    assert len(grey) == 8 and len(ZOO) == 44  # 6 pretraining configs and 2 fine-tuned
+    assert len(grey) == 8 and len(ZOO) == 47  # 6 pretraining configs and 2 fine-tuned
 
 
 @pytest.mark.parametrize('name', ZOO)
@@ -61,7 +61,10 @@ def test_every_zoo_model_reads_an_image_of_its_channel_count(name, pngs):
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     array = cv2.imread(png, flag)  # HxW for grey, HxWx3 BGR for colour
     crop, inputs = by_hand(model, png)
-    size = model._config.model.backbone.get('img_size', 224)
+    # a ViT's size; a ConvNet takes any: the pipeline's crop
+    size = model._config.model.backbone.get('img_size') or find_crop_size(
+        inference_pipeline(model._config)
+    )
     assert crop.shape == (channels, size, size)
 
     with torch.no_grad():

@@ -20,7 +20,10 @@ import mmpretrain_ebm  # noqa: F401  (registers the algorithm, corruptions, hook
 
 ROOT = Path(__file__).parents[2]
 CONFIGS = ROOT / 'configs'
-CIFAR10_CONFIGS = sorted(p for p in CONFIGS.rglob('*_cifar10*.py') if '_base_' not in p.parts)
+# the ViT study's configs (the ConvNeXt ones: test_convnet_cifar10_configs.py)
+CIFAR10_CONFIGS = sorted(
+    p for p in CONFIGS.rglob('*vit-mini-p4*_cifar10*.py') if '_base_' not in p.parts
+)
 PRETRAIN = [p for p in CIFAR10_CONFIGS if p.parent.name in ('ebm', 'mae')]
 ENERGY = [p for p in PRETRAIN if p.parent.name == 'ebm']
 CLASSIFY = [p for p in CIFAR10_CONFIGS if p.parent.name == 'mmpretrain']

@@ -132,12 +132,12 @@ def test_config_builds_its_model_and_runs_one_image(path):
         if cfg.get(loader):
             assert cfg[loader].collate_fn == dict(type='default_collate')
     model = build_model(cfg).eval()
-    size = cfg.model.backbone.get('img_size', 224)
+    size = cfg.model.backbone.get('img_size', cfg.model.get('input_size', 224))  # SparK's
     backbone = cfg.model.backbone  # MAEViT takes its channels through patch_cfg
     channels = backbone.get('in_channels', backbone.get('patch_cfg', {}).get('in_channels', 3))
     image = torch.rand(1, channels, size, size)
     with torch.no_grad():
-        if cfg.model.type == 'MAE':
+        if cfg.model.type in ('MAE', 'SparK'):
             assert model.loss(image, [])['loss'].isfinite()
         elif path in PRETRAIN_CONFIGS:
             assert type(model).__name__ == 'EnergyRestorationAlgorithm'
