@@ -13,16 +13,7 @@ _base_ = [
     '../_base_/schedules/fashion-mnist_adamw_coslr_10e.py',
 ]
 
-corruption = dict(
-    type='MixedCorruption',
-    corruptions=[
-        dict(type='RandomBoxMaskCorruption', preset='large', **_base_.corruption_norm),
-        dict(type='SuperResolutionCorruption', scale=4, **_base_.corruption_norm),
-        dict(type='DenoisingCorruption', **_base_.corruption_norm),
-        dict(type='ColorizationCorruption', **_base_.corruption_norm),
-    ],
-)
 train_dataloader = dict(
-    dataset=dict(pipeline=[*_base_.augment_pipeline, corruption, _base_.pack_inputs])
+    dataset=dict(pipeline=[*_base_.augment_pipeline, _base_.mixed_corruption, _base_.pack_inputs])
 )
 custom_hooks = [dict(type='InitialStepSizeHook', target_rms=0.03), _base_.knn_hook]

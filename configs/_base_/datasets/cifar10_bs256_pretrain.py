@@ -19,6 +19,19 @@ augment_pipeline = [
     dict(type='RandomFlip', prob=0.5),
 ]
 pack_inputs = dict(type='PackInputs')
+# The paper's mixed task (Sec. 3.2, configs/_base_/datasets/imagenet_bs32_ebm-pretrain-mixed.py)
+# at 32 px, for the energy configs of every backbone: random large boxes (relative sizes as at
+# 224 px), 4x super-resolution (8 x 8 px, one pixel per 4-px cell, as 16x is at 224 px),
+# denoising or colorization, one drawn uniformly per image.
+mixed_corruption = dict(
+    type='MixedCorruption',
+    corruptions=[
+        dict(type='RandomBoxMaskCorruption', preset='large', **_base_.corruption_norm),
+        dict(type='SuperResolutionCorruption', scale=4, **_base_.corruption_norm),
+        dict(type='DenoisingCorruption', **_base_.corruption_norm),
+        dict(type='ColorizationCorruption', **_base_.corruption_norm),
+    ],
+)
 
 train_dataloader = dict(
     batch_size=256,
