@@ -598,3 +598,42 @@ def test_missing_cifar10_folders_are_a_clear_error(tmp_path, capsys):
     assert study.main(args) == 2
     error = capsys.readouterr().err
     assert 'lacks train, test (CIFAR-10)' in error and 'cifar10-images.tar.gz' in error
+
+
+def test_the_convnet_study_sets_spark_against_energy_on_the_same_convnext(tmp_path):
+    """``--dataset cifar10-convnext``: the baseline is SparK (its own method name, config and
+    k-NN curve, its weight-decay schedule following the run's length) and the downstream
+    configs are the ConvNeXt's."""
+    root = write_class_folders(tmp_path / 'cifar10', train_per_class=8, test_per_class=3)
+    work = tmp_path / 'study'
+    args = [
+        '--dataset', 'cifar10-convnext', '--quick', '--epochs', '1', '--methods', 'spark',
+        '--data-root', str(root), '--work-dir', str(work), '--workers', '0',
+        '--train-images', '64', '--batch-size', '32',
+        '--holdout-per-class', '2', '--labels-per-class', '3', '--probe-per-class', '4',
+    ]  # fmt: skip
+    assert study.main(args) == 0
+    results = json.loads((work / 'results.json').read_text())
+    record = results['pretraining']['spark_e1_n64_b32']
+    assert record['method'] == 'spark' and record['settings']['model'] == 'SparK'
+    assert [h['epoch'] for h in record['knn']] == [0, 1]
+    assert set(results['downstream']) == {'spark_e1_n64_b32/ft-k100', 'spark_e1_n64_b32/probe'}
+    data = study.DATASETS['cifar10-convnext']
+    cfg = study.pretraining_config(
+        study.Pretraining('spark', 3), study.Settings(str(root), work, 0, data=data)
+    )
+    decay = [s for s in cfg.param_scheduler if s.type == 'CosineAnnealingWeightDecay']
+    assert cfg.train_cfg.max_epochs == 3 and decay[0].end == 3
+    finetune = study.downstream_config(
+        'ft-k100', None, study.Settings(str(root), work, 0, data=data), work
+    )
+    assert finetune.model.backbone.type == 'ConvNeXt'
+
+
+def test_a_method_of_another_dataset_is_refused_by_name(tmp_path, capsys):
+    args = ['--dataset', 'cifar10-convnext', '--methods', 'mae', '--work-dir', str(tmp_path)]
+    with pytest.raises(SystemExit):
+        study.main(args)
+    error = capsys.readouterr().err
+    assert '--methods mae: not a method of --dataset cifar10-convnext' in error
+    assert 'energy, spark, scratch' in error

@@ -1,32 +1,35 @@
 """Does energy pretraining learn useful features? The paper's protocol in miniature.
 
-    python tools/analysis/study.py [--dataset fashion-mnist|cifar10] [--quick | --long]
-        [--phase select|compare|pretrain|evaluate|all] [--methods energy mae scratch]
+    python tools/analysis/study.py [--dataset fashion-mnist|cifar10|cifar10-convnext]
+        [--quick | --long] [--phase select|compare|pretrain|evaluate|all]
+        [--methods energy mae|spark scratch]
         [--epochs 1 2] [--train-images N] [--full] [--data-root DIR] [--work-dir DIR]
         [--workers 2] [--time-limit MIN] [--no-equal-time] [--seeds 1 2]
         [--sources scratch RUN_ID ...]
 
-Pretrains the study's ViT (configs/ebm/*_<dataset>.py, configs/mae/*_<dataset>.py) on the
-dataset's training images without labels (Fashion-MNIST: 60,000 grey 28-px images; CIFAR-10:
-50,000 colour 32-px photographs), then for each checkpoint (and for a random initialization,
-"scratch") fine-tunes all weights on 100 labels per class, probes the frozen features
-linearly on 1,000 per class and, with ``--full``, fine-tunes on all labelled images not held
-out; each reports top-1 on the 5,000 held-out training images (validation) and on the 10,000
-test images. Every run is the repository's config run by mmengine's ``Runner``, as
-``tools/train.py`` runs it, with the study's settings applied as config edits (logged in each
-run's work dir).
+Pretrains the study's backbone by energy and by its baseline (the ViT: configs/ebm/*vit-mini*,
+MMPretrain's MAE in configs/mae/; ``cifar10-convnext``: a ConvNeXt, configs/ebm/*convnext-
+mini*, MMPretrain's SparK in configs/spark/) on the dataset's training images without labels
+(Fashion-MNIST: 60,000 grey 28-px images; CIFAR-10: 50,000 colour 32-px photographs), then
+for each checkpoint (and for a random initialization, "scratch") fine-tunes all weights on
+100 labels per class, probes the frozen features linearly on 1,000 per class and, with
+``--full``, fine-tunes on all labelled images not held out; each reports top-1 on the 5,000
+held-out training images (validation) and on the 10,000 test images. Every run is the
+repository's config run by mmengine's ``Runner``, as ``tools/train.py`` runs it, with the
+study's settings applied as config edits (logged in each run's work dir).
 
 Phases:
-- ``select``: candidate recipes (energy: corruption, first-step size, N, lr; MAE: lr) at
+- ``select``: candidate recipes (energy: corruption, first-step size, N, lr; baseline: lr) at
   the first budget, each fine-tuned on 100 labels per class; the best of each method by
   *validation* top-1 is recorded. Test accuracy is computed too, but never read to choose.
-- ``compare``: the chosen recipe of each method at every budget of ``--epochs``, plus MAE
-  for the wall-clock minutes of energy's longest budget (equal time; ``--no-equal-time``
-  skips it), and scratch; every downstream task. Without a selection, the configs' own
-  recipes are compared (energy: grid masking on Fashion-MNIST, the paper's mix on CIFAR-10).
-  ``--methods`` keeps some of energy, MAE and scratch (e.g. one process per method).
-- ``pretrain``: compare's pretraining runs only (MAE first), to evaluate with ``compare``
-  later; a run killed part-way resumes at its last epoch.
+- ``compare``: the chosen recipe of each method at every budget of ``--epochs``, plus the
+  baseline for the wall-clock minutes of energy's longest budget (equal time;
+  ``--no-equal-time`` skips it), and scratch; every downstream task. Without a selection,
+  the configs' own recipes are compared (energy: grid masking on Fashion-MNIST, the paper's
+  mix on CIFAR-10). ``--methods`` keeps some of energy, the baseline and scratch (e.g. one
+  process each).
+- ``pretrain``: compare's pretraining runs only (the baseline first), to evaluate with
+  ``compare`` later; a run killed part-way resumes at its last epoch.
 - ``evaluate``: every downstream task for scratch and for each pretraining results.json
   holds, pretraining nothing: it can run beside ``pretrain`` in the same work dir (saving
   merges both processes' records); ``--sources`` splits it between processes.
@@ -262,13 +265,14 @@ class Study:
                 for task in tasks:
                     self.downstream(source, record and record['checkpoint'], task)
 
-    def select(self, epochs, train_images, methods=('energy', 'mae'), imported=()) -> None:
+    def select(self, epochs, train_images, methods=None, imported=()) -> None:
         """Run the candidates of ``methods``, then choose each method's best by validation
         top-1 among the candidates measured here or in ``imported`` results files (another
         machine's select phase: their scores, not their checkpoints, are used). Only scores
         of this budget count: the candidate's run (epochs, images, batch: its run id) and
         pretraining settings, and the select fine-tune's settings; others are ignored, with
         a note."""
+        methods = self.settings.data.methods if methods is None else methods
         runs = [
             self.settings.sized(run) for run in candidates(epochs, train_images, self.settings.data)
         ]
@@ -303,7 +307,7 @@ class Study:
                 + ', '.join(ignored),
                 flush=True,
             )
-        for method in ('energy', 'mae'):
+        for method in self.settings.data.methods:
             scored = [
                 (scores[run.run_id], run)
                 for run in runs
@@ -337,28 +341,32 @@ class Study:
         train_images,
         full: bool,
         equal_time=True,
-        methods=('energy', 'mae', 'scratch'),
+        methods=None,
     ) -> None:
         """``tasks`` at every budget; with ``full``, also 'ft-full' at the longest; with
         ``equal_time``, MAE once more for the minutes energy's longest budget took (once
         both are recorded). Only the runs of ``methods``."""
+        energy_method, baseline = self.settings.data.methods
+        methods = (energy_method, baseline, 'scratch') if methods is None else methods
         longest = tasks + ['ft-full'] * full
         if 'scratch' in methods:
             self.evaluate(None, longest)
         for epochs in sorted(budgets, reverse=True):  # the long point first
-            for method in ('mae', 'energy'):  # the cheaper first: it lands even if time runs out
+            for method in (baseline, 'energy'):  # the cheaper first: it lands if time runs out
                 if method not in methods:
                     continue
                 run = self.chosen(method, epochs, train_images)
                 self.evaluate(run, longest if epochs == max(budgets) else tasks)
-        # MAE for as long as energy's longest budget took (equal wall-clock)
+        # the baseline (MAE, SparK) for as long as energy's longest budget took (equal time)
         energy = self.results['pretraining'].get(
             self.chosen('energy', max(budgets), train_images).run_id
         )
-        mae = self.results['pretraining'].get(self.chosen('mae', max(budgets), train_images).run_id)
-        if energy and mae and equal_time and 'mae' in methods:
-            epochs = max(1, round(energy['minutes'] / (mae['minutes'] / mae['epochs'])))
-            self.evaluate(self.chosen('mae', epochs, train_images), longest)
+        base = self.results['pretraining'].get(
+            self.chosen(baseline, max(budgets), train_images).run_id
+        )
+        if energy and base and equal_time and baseline in methods:
+            epochs = max(1, round(energy['minutes'] / (base['minutes'] / base['epochs'])))
+            self.evaluate(self.chosen(baseline, epochs, train_images), longest)
 
 
 # --------------------------------------------------------------------------- command line
@@ -375,9 +383,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--methods',
         nargs='+',
-        choices=('energy', 'mae', 'scratch'),
-        default=['energy', 'mae', 'scratch'],
-        help='compare/pretrain: only these',
+        choices=('energy', 'mae', 'spark', 'scratch'),
+        default=None,
+        help="compare/pretrain: only these (default: energy, the dataset's baseline, scratch)",
     )
     parser.add_argument('--epochs', type=int, nargs='+', default=None, help='budgets')
     parser.add_argument('--full', action='store_true', help='also fine-tune on all labels')
@@ -391,7 +399,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--train-images', type=int, default=None, help='pretraining subset (0: all)'
     )
     parser.add_argument(
-        '--select-methods', nargs='+', choices=('energy', 'mae'), default=['energy', 'mae']
+        '--select-methods', nargs='+', choices=('energy', 'mae', 'spark'), default=None
     )
     parser.add_argument(
         '--selection-from', nargs='*', default=[], help="other runs' results.json to choose from"
@@ -417,10 +425,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--no-equal-time',
         dest='equal_time',
         action='store_false',
-        help="skip compare's MAE run for energy's minutes (as long as energy's pretraining)",
+        help="skip compare's baseline (MAE, SparK) run for energy's minutes",
     )
     args = parser.parse_args(argv)
     data = DATASETS[args.dataset]
+    for name in ('methods', 'select_methods'):
+        allowed = (*data.methods, 'scratch') if name == 'methods' else data.methods
+        chosen = getattr(args, name) or list(allowed)
+        wrong = [method for method in chosen if method not in allowed]
+        if wrong:
+            parser.error(
+                f'--{name.replace("_", "-")} {" ".join(wrong)}: not a method of --dataset '
+                f'{data.name}, whose are {", ".join(allowed)}'
+            )
+        setattr(args, name, chosen)
     args.data_root = args.data_root or data.data_root
     args.work_dir = args.work_dir or f'work_dirs/{data.name.replace("-", "_")}_study'
     if args.epochs and min(args.epochs) < 1:

@@ -102,11 +102,12 @@ def plot(results: dict, path: Path, tasks: List[str]) -> None:
     figure, axes = plt.subplots(rows, 2, figsize=(9, 3.2 * rows), squeeze=False)
     chosen = {m: Pretraining(**r).recipe for m, r in results['selection'].items()}
     down = results['downstream']
+    methods = sorted({r['method'] for r in results['pretraining'].values()})  # energy, mae/spark
     for row, task in enumerate(tasks):
         scratch = down.get(f'scratch/{task}')
         for col, x_key in enumerate(('epochs', 'minutes')):
             ax = axes[row][col]
-            for method in ('energy', 'mae'):
+            for method in methods:
                 recipe = chosen.get(method)
                 runs = sorted(
                     (record[x_key], rid)
