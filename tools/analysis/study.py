@@ -68,9 +68,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import List, Optional
 
+from study_datasets import DATASETS
 from study_report import write_report
 from study_runs import (  # noqa: F401  (the tests reach them through this module)
-    DATASETS,
     TASKS,
     TRAIN_SECONDS,
     Pretraining,
