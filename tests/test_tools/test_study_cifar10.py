@@ -63,6 +63,7 @@ def test_cifar10_study_runs_the_mix_with_knn_curve_restoration_and_downstream(tm
         assert 0 <= value['val_top1'] <= 100 and 0 <= value['test_top1'] <= 100
     report_md = (work / 'results.md').read_text()
     assert report_md.startswith('# CIFAR-10 study') and 'energy mixed (64 images)' in report_md
+    assert f"| {knn[0]['knn_top1']:.1f} -> {knn[-1]['knn_top1']:.1f} |" in report_md
     assert (work / 'results.png').stat().st_size > 0
 
 

@@ -16,15 +16,16 @@ def write_report(results: dict, folder: Path, title: str = 'Fashion-MNIST') -> N
         record = down.get(f'{source}/{task}')
         return f'{record[split]:.2f}' if record else ''
 
+    columns = ['pretraining', 'epochs', 'minutes', 'images/s']
+    columns += [f'{t} {split}' for t in tasks for split in ('val', 'test')]
+    columns += ['k-NN top-1: start -> end', 'restoration gain (dB)', 'alpha: first batch -> end']
     lines = [f'# {title} study', '']
-    header = '| pretraining | epochs | minutes | images/s | ' + ' | '.join(
-        f'{t} val | {t} test' for t in tasks
-    )
     lines += [
-        'Top-1 (%) on the 5,000 held-out training images (val) and the 10,000 test images (test).',
+        'Top-1 (%) on the 5,000 held-out training images (val) and the 10,000 test images (test);'
+        ' online k-NN top-1 (%) on 1,000 of the held-out images.',
         '',
-        header + ' | restoration gain (dB) | alpha: first batch -> end |',
-        '|' + '---|' * (6 + 2 * len(tasks)),
+        '| ' + ' | '.join(columns) + ' |',
+        '|' + '---|' * len(columns),
     ]
     rows = [('scratch', None)] + sorted(
         results['pretraining'].items(), key=lambda kv: (kv[1]['method'], kv[1]['epochs'])
@@ -38,13 +39,16 @@ def write_report(results: dict, folder: Path, title: str = 'Fashion-MNIST') -> N
         if record and record.get('minutes_extrapolated'):
             minutes += ' (extrapolated)'  # resumed from a checkpoint without its time
         rate = f'{record["images_per_s"]:.0f}' if record else ''
+        scores = [cell(source, t, split) for t in tasks for split in ('val_top1', 'test_top1')]
+        knn = (record or {}).get('knn') or []
+        curve = f'{knn[0]["knn_top1"]:.1f} -> {knn[-1]["knn_top1"]:.1f}' if knn else ''
         gains = ', '.join(
             f'{name} {value["gain"]:+.2f}'
             for name, value in ((record or {}).get('restoration') or {}).items()
         )
         alpha = alpha_change(record or {})
-        scores = ' | '.join(f'{cell(source, t, "val_top1")} | {cell(source, t)}' for t in tasks)
-        lines.append(f'| {name} | {epochs} | {minutes} | {rate} | {scores} | {gains} | {alpha} |')
+        cells = [name, epochs, minutes, rate, *scores, curve, gains, alpha]
+        lines.append('| ' + ' | '.join(cells) + ' |')
     lines += seed_spread(down)
     if results['selection']:
         lines += ['', 'Chosen by validation top-1 of "select" (ft-k100, shorter):', '']
