@@ -521,3 +521,49 @@ def test_a_run_resumed_from_a_checkpoint_without_its_time_says_its_minutes_are_e
     assert final['meta']['study_train_seconds'] is None  # unknown from then on
     row = next(r for r in (tmp_path / 'results.md').read_text().splitlines() if '| mae' in r)
     assert f'| {record["minutes"]:.1f} (extrapolated) |' in row
+
+
+def test_evaluate_runs_the_tasks_asked_for_in_the_order_of_the_sources(
+    data_root, tmp_path, monkeypatch
+):
+    """``--tasks`` keeps some downstream tasks (the 1,000-label fine-tunes with their seeds
+    before the long all-label one, which --long adds), ``--sources`` sets the order."""
+    (tmp_path / 'results.json').write_text(
+        json.dumps(
+            dict(
+                pretraining={
+                    'b': dict(
+                        checkpoint='b.pth',
+                        method='mae',
+                        recipe='mae',
+                        epochs=1,
+                        minutes=1.0,
+                        images_per_s=1.0,
+                    )
+                },
+                downstream={},
+                selection={},
+            )
+        )
+    )
+    calls = []
+    monkeypatch.setattr(
+        study.Study, 'downstream', lambda self, source, ckpt, task: calls.append((source, task))
+    )
+    args = ['--phase', 'evaluate', '--long', '--data-root', str(data_root)]
+    args += ['--work-dir', str(tmp_path), '--seeds', '1', '--sources', 'b', 'scratch']
+    assert study.main([*args, '--tasks', 'ft-k100']) == 0
+    assert calls == [
+        ('b', 'ft-k100'),
+        ('b', 'ft-k100-seed1'),
+        ('scratch', 'ft-k100'),
+        ('scratch', 'ft-k100-seed1'),
+    ]
+    calls.clear()
+    assert study.main(args) == 0  # --long: every task
+    assert [task for source, task in calls if source == 'b'] == [
+        'ft-k100',
+        'probe',
+        'ft-k100-seed1',
+        'ft-full',
+    ]

@@ -5,7 +5,7 @@
         [--methods energy mae|spark scratch]
         [--epochs 1 2] [--train-images N] [--full] [--data-root DIR] [--work-dir DIR]
         [--workers 2] [--time-limit MIN] [--no-equal-time] [--seeds 1 2]
-        [--sources scratch RUN_ID ...]
+        [--sources scratch RUN_ID ...] [--tasks ft-k100 probe ft-full]
 
 Pretrains the study's backbone by energy and by its baseline (the ViT: configs/ebm/*vit-mini*,
 MMPretrain's MAE in configs/mae/; ``cifar10-convnext``: a ConvNeXt, configs/ebm/*convnext-
@@ -251,8 +251,9 @@ class Study:
 
     def evaluate_recorded(self, tasks: List[str], sources: Optional[List[str]] = None) -> None:
         """``tasks`` for scratch and every pretraining results.json holds now (or only
-        ``sources`` of them); pretrains nothing, so it can run while another process trains
-        into the same work dir, or beside another 'evaluate' of other sources."""
+        ``sources`` of them, in their order); pretrains nothing, so it can run while another
+        process trains into the same work dir, or beside another 'evaluate' of other
+        sources."""
         recorded = {'scratch': None, **self.results['pretraining']}
         unknown = [source for source in sources or () if source not in recorded]
         if unknown:
@@ -260,10 +261,10 @@ class Study:
                 f'--sources {" ".join(unknown)}: not in {self.path}; recorded are '
                 f'{", ".join(recorded)}'
             )
-        for source, record in recorded.items():
-            if sources is None or source in sources:
-                for task in tasks:
-                    self.downstream(source, record and record['checkpoint'], task)
+        for source in recorded if sources is None else sources:
+            record = recorded[source]
+            for task in tasks:
+                self.downstream(source, record and record['checkpoint'], task)
 
     def select(self, epochs, train_images, methods=None, imported=()) -> None:
         """Run the candidates of ``methods``, then choose each method's best by validation
@@ -413,7 +414,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--seeds', type=int, nargs='+', default=[], help='ft-k100 again with these seeds'
     )
     parser.add_argument(
-        '--sources', nargs='+', default=None, help="evaluate: only these ('scratch', run ids)"
+        '--sources',
+        nargs='+',
+        default=None,
+        help="evaluate: only these ('scratch', run ids), in this order",
+    )
+    parser.add_argument(
+        '--tasks',
+        nargs='+',
+        choices=TASKS,
+        default=None,
+        help="compare/evaluate: only these downstream tasks (default: the grid's; seeds are "
+        "ft-k100's)",
     )
     parser.add_argument('--holdout-per-class', type=int, default=None, help='default 500')
     parser.add_argument('--labels-per-class', type=int, default=None, help='ft-k100: 100')
@@ -513,6 +525,9 @@ def main(argv=None) -> int:
     study = Study(settings)
     # seed 0 is the configs' own draw of the labelled subset
     tasks = ['ft-k100', 'probe'] + [f'ft-k100-seed{s}' for s in sorted(set(args.seeds) - {0})]
+    if args.tasks is not None:  # e.g. the 1,000-label fine-tunes first, ft-full later
+        args.full = 'ft-full' in args.tasks
+        tasks = [t for t in tasks if t.split('-seed')[0] in args.tasks]
     try:
         if args.phase in ('select', 'all'):
             study.select(min(epochs), train_images, args.select_methods, args.selection_from)
