@@ -55,6 +55,12 @@ class OutputsExistError(FileExistsError):
 META_KEYS = ('img_path', 'corruption')
 
 
+#: The file of ``combined=True``'s figure, and the gain (dB) under which it names a corruption
+#: as not visibly restored.
+COMBINED_FIGURE = 'restorations.png'
+VISIBLE_GAIN = 1.0
+
+
 def figure_file(corruption: str) -> str:
     """The file name of a corruption's figure: a ``MixedCorruption``'s chain is named after
     its parts (``'denoising/grid_mask'``), which must not become folders."""
@@ -103,7 +109,9 @@ class RestorationInferencer(BaseInferencer):
     - ``show`` / ``out_dir``: show, or write as ``<out_dir>/<corruption>.png``, one figure per
       corruption (rows: images; columns: corrupted, step 1..N, clean; PSNR under each image);
       existing files are kept unless ``overwrite``; ``title`` heads each figure after the
-      corruption's name.
+      corruption's name. ``combined=True``: one figure of every corruption instead,
+      ``<out_dir>/restorations.png``, each corruption's mean gain beside its name and a title
+      line naming those under 1 dB (as the training hook draws).
 
     Returns one dict per image: ``img_path`` (``None`` for an array), ``clean`` (uint8 RGB
     HxWx3, HxWx1 for a grey model) and ``restorations``: ``{corruption: {'chain': uint8
@@ -114,7 +122,7 @@ class RestorationInferencer(BaseInferencer):
     images).
     """
 
-    visualize_kwargs = {'show', 'wait_time', 'out_dir', 'overwrite', 'title'}
+    visualize_kwargs = {'show', 'wait_time', 'out_dir', 'overwrite', 'title', 'combined'}
 
     def __init__(
         self,
@@ -314,19 +322,27 @@ class RestorationInferencer(BaseInferencer):
         out_dir: Optional[str] = None,
         overwrite: bool = False,
         title: Optional[str] = None,
+        combined: bool = False,
     ) -> Optional[List[np.ndarray]]:
-        """One figure per corruption (uint8 RGB), shown and/or written to ``out_dir``."""
+        """One figure per corruption (uint8 RGB), or one of them all (``combined``), shown
+        and/or written to ``out_dir``."""
         if not show and out_dir is None:
             return None
         title = self.title if title is None else title
-        figures = [
-            draw_restoration_chains(
-                [_as_rgb(c)], title=f'{c.corruption} - {title}' if title else None
-            )
-            for c in chains
-        ]
+        if combined:
+            rgb = [_as_rgb(c) for c in chains]
+            figures = [draw_restoration_chains(rgb, title=title or None, min_gain=VISIBLE_GAIN)]
+            names = [COMBINED_FIGURE]
+        else:
+            figures = [
+                draw_restoration_chains(
+                    [_as_rgb(c)], title=f'{c.corruption} - {title}' if title else None
+                )
+                for c in chains
+            ]
+            names = [figure_file(chain.corruption) for chain in chains]
         if out_dir is not None:
-            paths = [Path(out_dir) / figure_file(chain.corruption) for chain in chains]
+            paths = [Path(out_dir) / name for name in names]
             existing = [str(path) for path in paths if path.exists()]
             if existing and not overwrite:
                 raise OutputsExistError(
@@ -343,8 +359,8 @@ class RestorationInferencer(BaseInferencer):
 
             if self.visualizer is None:
                 self.visualizer = Visualizer(name='restoration_inferencer')
-            for figure, chain in zip(figures, chains):
-                self.visualizer.show(figure, win_name=chain.corruption, wait_time=wait_time)
+            for figure, name in zip(figures, names):
+                self.visualizer.show(figure, win_name=Path(name).stem, wait_time=wait_time)
         return figures
 
     def postprocess(

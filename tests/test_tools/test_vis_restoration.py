@@ -130,6 +130,30 @@ def test_folder_gives_one_figure_per_corruption(config_and_checkpoint, photo_cro
     assert abs(mean_psnr(other)[1] - mean_psnr(chains[3])[1]) > 0.1
 
 
+def test_combined_draws_every_corruption_in_one_figure(
+    config_and_checkpoint, photo_crops_dir, tmp_path
+):
+    """--combined: one figure of every corruption, as the training hook draws it (gains
+    beside the names, a title line naming what gained under 1 dB), and the same numbers."""
+    config, checkpoint = config_and_checkpoint
+    files = sorted(photo_crops_dir.glob('*.png'))[:2]
+    result = run_tool(config, checkpoint, *files, '--out-dir', tmp_path, '--combined')
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in tmp_path.glob('*.png')] == ['restorations.png']
+    chains = expected_chains(config, checkpoint, files, 64, 0, [0, 1, 2, 3])
+    for chain in chains:
+        line = re.search(
+            rf'restorations\.png \({chain.corruption}\): 2 images, PSNR (\S+) dB corrupted '
+            r'-> (\S+) dB',
+            result.stdout,
+        )
+        np.testing.assert_allclose([float(line[1]), float(line[2])], mean_psnr(chain), atol=0.011)
+    figure = draw_restoration_chains(chains, title=checkpoint.name, min_gain=1.0)
+    written = cv2.cvtColor(cv2.imread(str(tmp_path / 'restorations.png')), cv2.COLOR_BGR2RGB)
+    assert written.shape == figure.shape
+    assert np.abs(written.astype(float) - figure).mean() < 1.0
+
+
 def test_files_a_subset_of_corruptions_size_and_seed(
     config_and_checkpoint, photo_crops_dir, tmp_path
 ):

@@ -2,11 +2,13 @@
 
     python tools/visualization/vis_restoration.py CONFIG CHECKPOINT IMAGE_OR_FOLDER [...]
         [--out-dir vis_restoration] [--corruption-index I ...] [--img-size S] [--seed 0]
-        [--max-images 8] [--device cpu] [--overwrite] [--cfg-options key=value ...]
+        [--max-images 8] [--device cpu] [--overwrite] [--combined]
+        [--cfg-options key=value ...]
 
 For every corruption of the config's training pipeline (each part of a ``MixedCorruption``),
 writes ``<out-dir>/<corruption>.png``: one row per image, columns corrupted, step 1..N,
-clean, each restored image labelled with its PSNR against the clean one. Images are
+clean, each restored image labelled with its PSNR against the clean one; with
+``--combined``, one figure of them all, ``<out-dir>/restorations.png``. Images are
 resized (short edge) and center-cropped to the training crop size. Existing figures are
 kept unless ``--overwrite`` is given. A command line over
 :class:`mmpretrain_ebm.apis.RestorationInferencer` (docs/api.md).
@@ -20,7 +22,7 @@ from mmengine.config import Config, DictAction
 
 import mmpretrain_ebm  # noqa: F401  (registers the algorithm, corruptions, allow-list)
 from mmpretrain_ebm.apis import RestorationInferencer, list_images
-from mmpretrain_ebm.apis.restoration import OutputsExistError
+from mmpretrain_ebm.apis.restoration import COMBINED_FIGURE, OutputsExistError, figure_file
 from mmpretrain_ebm.visualization import find_corruptions, step_alignment
 
 
@@ -52,6 +54,11 @@ def parse_args() -> argparse.Namespace:
         '--overwrite',
         action='store_true',
         help='replace existing <out-dir>/<corruption>.png figures',
+    )
+    parser.add_argument(
+        '--combined',
+        action='store_true',
+        help='one figure of every corruption (<out-dir>/restorations.png) instead of one each',
     )
     parser.add_argument(
         '--cfg-options',
@@ -124,6 +131,7 @@ def main() -> None:
             out_dir=args.out_dir,
             overwrite=args.overwrite,
             title=Path(args.checkpoint).name,
+            combined=args.combined,
         )
     except OutputsExistError as err:
         raise OutputsExistError(
@@ -131,12 +139,15 @@ def main() -> None:
             f'{err.paths} exist; pass --overwrite to replace them, or choose another --out-dir',
         ) from None
     for chain in chains:
-        path = Path(args.out_dir) / f'{chain.corruption}.png'
-        gains = chain.psnr[:, -1].mean() - chain.psnr[:, 0].mean()
+        path = Path(args.out_dir) / figure_file(chain.corruption)
+        if args.combined:
+            path = f'{Path(args.out_dir) / COMBINED_FIGURE} ({chain.corruption})'
+        psnr = chain.mean_psnr()  # over the images the corruption changed
+        unchanged = len(image_paths) - int(chain.changed.sum())
         print(
-            f'{path}: {len(image_paths)} images, PSNR {chain.psnr[:, 0].mean():.2f} dB '
-            f'corrupted -> {chain.psnr[:, -1].mean():.2f} dB after {chain.num_steps} '
-            f'steps ({gains:+.2f} dB)'
+            f'{path}: {len(image_paths)} images, PSNR {psnr[0]:.2f} dB corrupted -> '
+            f'{psnr[-1]:.2f} dB after {chain.num_steps} steps ({psnr[-1] - psnr[0]:+.2f} dB'
+            + (f'; {unchanged} left unchanged, not counted)' if unchanged else ')')
         )
         for step in range(1, chain.num_steps + 1):
             align = step_alignment(chain, step)
