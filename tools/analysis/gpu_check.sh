@@ -17,7 +17,8 @@
 # repository (git-ignored; the device tool's `carry`) and a rerun starts from it and skips
 # compilation. Without a GPU it is its own dry run: the same stages at tiny sizes on the CPU.
 # Environment: PYTHON (default python3), GPU_CHECK_SITE (wheel target, default /tmp/site),
-# GPU_CHECK_STAGES (default 'bench_main tests bench_small profile'), GPU_CHECK_BUDGET_S.
+# GPU_CHECK_STAGES (default 'bench_main tests bench_small profile'; opt-in: 'cifar10_study'),
+# GPU_CHECK_BUDGET_S.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-${OUT:-work_dirs/gpu_check}}
@@ -100,12 +101,19 @@ if [ "$device" = cuda ]; then
     sizes=(--img-size 224 --batch-size 128) threads=() main_arch=base small_arch=deit-small
     # each variant starts a fresh process: about 20 s of imports and CUDA start before its
     # first step on an H200 (2026-12-04); compilation adds one to two minutes, once
-    limits=(bench_main=330 tests=170 bench_small=150 profile=60)
+    limits=(bench_main=330 tests=170 bench_small=150 profile=60 cifar10_pretrain=300
+        cifar10_evaluate=540)
     test_select=()
+    study_grid=(--long --epochs 10 --workers 8)
+    study_runs=(energy_mixed_e10 mae_e10 scratch)
 else  # the dry run: tiny sizes, generous limits
     sizes=(--img-size 32 --batch-size 2) threads=(--threads 2) main_arch=deit-tiny small_arch=deit-tiny
-    limits=(bench_main=900 tests=1200 bench_small=600 profile=300)
+    limits=(bench_main=900 tests=1200 bench_small=600 profile=300 cifar10_pretrain=900
+        cifar10_evaluate=1200)
     test_select=(-k 'not full_size')
+    study_grid=(--quick --epochs 1 --train-images 256 --batch-size 64 --workers 0
+        --holdout-per-class 5 --labels-per-class 10 --probe-per-class 20)
+    study_runs=(energy_mixed_e1_n256_b64 mae_e1_n256_b64 scratch)
     budget=${GPU_CHECK_BUDGET_S:-5400}
 fi
 limit() { local pair; for pair in "${limits[@]}"; do [ "${pair%%=*}" = "$1" ] && echo "${pair#*=}"; done; }
@@ -123,6 +131,14 @@ bench() {  # bench NAME ARCH VARIANT...
 #   tests        the device tests, tests/test_cuda (grad_mode='compiled' among them)
 #   bench_small  DeiT-S: ours exact and compiled
 #   profile      the top kernels of ours, exact and compiled, on ViT-B
+#   cifar10_study (opt-in) issue 30's long point, tools/analysis/study.py --dataset cifar10
+#                --long --epochs 10: pretraining (energy with the configs' mix, then MAE),
+#                then downstream of energy, MAE and scratch (fine-tunes with three seeds,
+#                probe, all labels) in GPU_CHECK_STUDY_DIR (default work_dirs/
+#                cifar10_study_gpu, kept on a warm machine: a rerun resumes), its records
+#                copied to OUT_DIR/cifar10_study; no new run starts a minute before the
+#                budget. Data: carry data/cifar10-images.tar.gz (19 MiB, from
+#                ../shared/data/), unpacked here.
 for stage in ${GPU_CHECK_STAGES:-bench_main tests bench_small profile}; do
     case $stage in
     bench_main) bench bench_main "$main_arch" bare-n2 ebm-n2 ebm-n2-compiled bare-step-compiled-n2 mae ;;
@@ -139,7 +155,35 @@ for stage in ${GPU_CHECK_STAGES:-bench_main tests bench_small profile}; do
             "${test_select[@]}" -p no:cacheprovider -rfEsx --junitxml="$out/cuda_tests.xml" \
             -W ignore::UserWarning -q
         ;;
-    *) say "unknown stage '$stage' (bench_main, tests, bench_small, profile)"; status=1 ;;
+    cifar10_study)
+        if [ ! -d data/cifar10/train ]; then
+            say 'unpacking data/cifar10-images.tar.gz'
+            mkdir -p data/cifar10 && tar xzf data/cifar10-images.tar.gz -C data/cifar10 \
+                || { say 'no CIFAR-10: carry data/cifar10-images.tar.gz'; status=1; continue; }
+        fi
+        # the study's folder stays on the machine between calls (a warm machine resumes it);
+        # its records are copied to OUT_DIR/cifar10_study after each stage
+        study_dir=${GPU_CHECK_STUDY_DIR:-work_dirs/cifar10_study_gpu}
+        study=(--dataset cifar10 "${study_grid[@]}" --work-dir "$study_dir")
+        keep_records() {
+            mkdir -p "$out/cifar10_study"
+            cp "$study_dir"/results.{json,md,png} "$out/cifar10_study/" 2>/dev/null
+            for run in "$study_dir"/*/knn_history.json; do
+                [ -f "$run" ] && cp "$run" "$out/cifar10_study/$(basename "$(dirname "$run")")_knn.json"
+            done
+        }
+        minutes=$(((budget - ($(date +%s) - start)) / 60 - 1))
+        run_stage "$(limit cifar10_pretrain)" cifar10_pretrain "$python" tools/analysis/study.py \
+            "${study[@]}" --phase pretrain --methods mae energy --no-equal-time \
+            --time-limit "$((minutes > 1 ? minutes : 1))"
+        keep_records
+        left=$((budget - ($(date +%s) - start) - 10))  # the evaluation takes what is left
+        run_stage "$((left < $(limit cifar10_evaluate) ? left : $(limit cifar10_evaluate)))" \
+            cifar10_evaluate "$python" tools/analysis/study.py "${study[@]}" --phase evaluate \
+            --seeds 1 2 --sources "${study_runs[@]}" --time-limit "$((left / 60 > 1 ? left / 60 - 1 : 1))"
+        keep_records
+        ;;
+    *) say "unknown stage '$stage' (bench_main, tests, bench_small, profile, cifar10_study)"; status=1 ;;
     esac
 done
 say "done, status $status; results in $out"
