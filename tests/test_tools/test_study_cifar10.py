@@ -63,7 +63,7 @@ def test_cifar10_study_runs_the_mix_with_knn_curve_restoration_and_downstream(tm
         assert 0 <= value['val_top1'] <= 100 and 0 <= value['test_top1'] <= 100
     report_md = (work / 'results.md').read_text()
     assert report_md.startswith('# CIFAR-10 study') and 'energy mixed (64 images)' in report_md
-    assert f"| {knn[0]['knn_top1']:.1f} -> {knn[-1]['knn_top1']:.1f} |" in report_md
+    assert f'| {knn[0]["knn_top1"]:.1f} -> {knn[-1]["knn_top1"]:.1f} |' in report_md
     assert (work / 'results.png').stat().st_size > 0
 
 
@@ -128,3 +128,25 @@ def test_a_method_of_another_dataset_is_refused_by_name(tmp_path, capsys):
     error = capsys.readouterr().err
     assert '--methods mae: not a method of --dataset cifar10-convnext' in error
     assert 'energy, spark, scratch' in error
+
+
+def test_the_report_shows_the_curves_of_runs_still_training(tmp_path):
+    """A long pretraining spans sessions: until it has a record, its k-NN curve so far
+    (knn_history.json in its work dir) is listed in results.md and drawn in results.png."""
+    import study_report
+
+    history = [
+        dict(epoch=0, iter=0, knn_top1=27.3, train_s=0.0, eval_s=5.0),
+        dict(epoch=1, iter=195, knn_top1=26.25, train_s=2400.0, eval_s=5.0),
+    ]
+    (tmp_path / 'energy_mixed_e10').mkdir()
+    (tmp_path / 'energy_mixed_e10' / 'knn_history.json').write_text(json.dumps(history))
+    (tmp_path / 'mae_e10').mkdir()  # recorded: its curve is the record's, not listed again
+    (tmp_path / 'mae_e10' / 'knn_history.json').write_text(json.dumps(history))
+    mae = dict(method='mae', recipe='mae', epochs=10, minutes=34.5, images_per_s=241.0)
+    results = dict(pretraining=dict(mae_e10=dict(mae, knn=history)), downstream={}, selection={})
+    study_report.write_report(results, tmp_path, 'CIFAR-10')
+    table = (tmp_path / 'results.md').read_text()
+    assert '- energy_mixed_e10: epoch 1, 40.0 min, 27.3 -> 26.2' in table
+    assert '- mae_e10' not in table and '| mae | 10 | 34.5 | 241 | 27.3 -> 26.2 |' in table
+    assert (tmp_path / 'results.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

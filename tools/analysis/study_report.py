@@ -1,7 +1,8 @@
 """The study's report: ``results.md`` and ``results.png`` from ``results.json``."""
 
+import json
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 from study_runs import TASKS, Pretraining, split_task
@@ -54,8 +55,30 @@ def write_report(results: dict, folder: Path, title: str = 'Fashion-MNIST') -> N
         lines += ['', 'Chosen by validation top-1 of "select" (ft-k100, shorter):', '']
         for method, run in results['selection'].items():
             lines.append(f'- {method}: {Pretraining(**run).recipe}')
+    training = curves_in_training(results, folder)
+    if training:
+        lines += ['', 'Still training (online k-NN top-1 so far, from knn_history.json):', '']
+        for run_id, history in training.items():
+            lines.append(
+                f'- {run_id}: epoch {history[-1]["epoch"]}, '
+                f'{history[-1]["train_s"] / 60:.1f} min, '
+                + ' -> '.join(f'{h["knn_top1"]:.1f}' for h in history)
+            )
     (folder / 'results.md').write_text('\n'.join(lines) + '\n')
-    plot(results, folder / 'results.png', [t for t in tasks if t != 'select'])
+    plot(results, folder / 'results.png', [t for t in tasks if t != 'select'], training)
+
+
+def curves_in_training(results: dict, folder: Path) -> dict:
+    """{run id: k-NN history} of the pretrainings in ``folder`` that have a curve but no
+    record yet (training, or stopped part-way: a rerun resumes them)."""
+    curves = {}
+    for path in sorted(Path(folder).glob('*/knn_history.json')):
+        run_id = path.parent.name
+        if run_id not in results['pretraining']:
+            history = json.loads(path.read_text())
+            if history:
+                curves[run_id] = history
+    return curves
 
 
 def alpha_change(record: dict) -> str:
@@ -93,13 +116,14 @@ def seed_spread(down: dict) -> List[str]:
     ]
 
 
-def plot(results: dict, path: Path, tasks: List[str]) -> None:
+def plot(results: dict, path: Path, tasks: List[str], training: Optional[dict] = None) -> None:
     import matplotlib
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     curves = {rid: r['knn'] for rid, r in results['pretraining'].items() if r.get('knn')}
+    curves.update({f'{rid} (training)': history for rid, history in (training or {}).items()})
     if not tasks and not curves:
         return
     rows = len(tasks) + bool(curves)
